@@ -1,0 +1,39 @@
+"""Node: builds every service from a NodeConfig and runs them in one trio nursery.
+
+Today a node owns its storage engine only; the native protocol server, gossip and the coordinator join it in
+later issues. It runs until SIGTERM or SIGINT, then stops cleanly: memtables flushed, commit log synced.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import trio
+
+from widecol.config import NodeConfig
+from widecol.storage.engine import Engine, EngineOptions
+
+log = logging.getLogger(__name__)
+
+
+async def serve(config: NodeConfig, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Open the node's storage and run until cancelled or signalled; close the storage on the way out."""
+    options = EngineOptions.from_config(config.storage)
+    engine = await trio.to_thread.run_sync(Engine.open, config.data_dir / "storage", options)
+    log.info("node %s: storage open in %s", config.name, config.data_dir)
+    try:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            task_status.started(engine)
+            log.info("node %s: ready", config.name)
+            async for signum in signals:
+                log.info("node %s: %s received, stopping", config.name, signal.Signals(signum).name)
+                break
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(engine.close)
+        log.info("node %s: stopped cleanly", config.name)
+
+
+def run_node(config: NodeConfig) -> None:
+    trio.run(serve, config)
