@@ -12,7 +12,7 @@ import signal
 import trio
 
 from widecol.config import NodeConfig
-from widecol.storage.engine import Engine, EngineOptions
+from widecol.storage.engine import Engine, EngineOptions, tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -36,4 +36,5 @@ async def serve(config: NodeConfig, *, task_status=trio.TASK_STATUS_IGNORED) -> 
 
 
 def run_node(config: NodeConfig) -> None:
+    tune_gc()
     trio.run(serve, config)

@@ -1,0 +1,339 @@
+"""Storage engine benchmark: widecol's engine beside sqlite3 and LevelDB (plyvel), measured in the same run.
+
+Prints a table; asserts nothing. Each (store, size) runs in a child process so that its peak memory is its own.
+Workloads, with 16-byte keys and 100-byte values:
+  seq write    keys in ascending order, batches of 1,000
+  rand write   keys in random order (a keyed hash of the index), batches of 1,000
+  single put   random keys one at a time (widecol: one apply per key; periodic commit log)
+  read hit     random point reads of present keys, after a reopen (memtable empty, data flushed)
+  read miss    random point reads of absent keys
+  slice 100    100 consecutive rows from a random start (widecol: a clustering slice of a wide partition of
+               1,000 rows; the peers: 100 consecutive keys of the same data)
+  reopen       close, then open again (seconds)
+  disk         bytes on disk after a major compaction, over raw key + value bytes
+  peak rss     peak resident memory of the process, and its ratio to widecol's memtable limit
+
+Usage: python bench/storage.py [--sizes 200000,1000000] [--stores widecol,sqlite3,leveldb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+VALUE = bytes(range(100))
+BATCH = 1000
+READS = 100_000
+SLICES = 5_000
+SINGLE = 50_000
+MEMTABLE_MB = 64
+
+
+def rand_key(i: int) -> bytes:
+    return hashlib.blake2b(i.to_bytes(8, "big"), digest_size=16).digest()
+
+
+def seq_key(i: int) -> bytes:
+    return i.to_bytes(16, "big")
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+# -- stores ---------------------------------------------------------------------------------------------------------
+
+
+class Widecol:
+    name = "widecol"
+
+    def __init__(self, path: Path) -> None:
+        from widecol.storage.engine import EngineOptions, tune_gc
+
+        tune_gc()
+        self.path = path
+        self.options = EngineOptions(commitlog_sync="periodic", memtable_bytes=MEMTABLE_MB * 1024 * 1024)
+        self.open()
+        self.table = self.engine.create_table("bench.kv")
+        self.wide = self.engine.create_table("bench.wide")
+        self.ts = 1
+
+    def open(self) -> None:
+        from widecol.storage.engine import Engine
+
+        self.engine = Engine.open(self.path, self.options)
+        self.table = self.engine.tables.get("bench.kv")
+        self.wide = self.engine.tables.get("bench.wide")
+
+    def write_batch(self, keys: list[bytes]) -> None:
+        from widecol.storage.mutation import Mutation
+
+        self.ts += 1
+        ts = self.ts
+        self.engine.apply_batch([Mutation("bench.kv", k).put(b"", {b"v": VALUE}, ts) for k in keys])
+
+    def put(self, key: bytes) -> None:
+        from widecol.storage.mutation import Mutation
+
+        self.engine.apply(Mutation("bench.kv", key).put(b"", {b"v": VALUE}, 1))
+
+    def get(self, key: bytes) -> bytes | None:
+        rows = self.table.read(key)
+        return rows[0][1][b"v"][1] if rows else None
+
+    def write_wide(self, partition: bytes, clusterings: list[bytes]) -> None:
+        from widecol.storage.mutation import Mutation
+
+        m = Mutation("bench.wide", partition)
+        for ck in clusterings:
+            m.put(ck, {b"v": VALUE}, 1)
+        self.engine.apply(m)
+
+    def slice(self, partition: bytes, start: bytes, n: int) -> int:
+        return len(self.wide.read(partition, start=start, limit=n))
+
+    def reopen(self) -> None:
+        self.engine.close()
+        self.open()
+
+    def compact(self) -> None:
+        self.engine.compact("bench.kv")
+
+    def disk(self) -> int:
+        return self.table.disk_size()
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+class Sqlite:
+    name = "sqlite3"
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.file = path / "db.sqlite"
+        self.open()
+        self.db.execute("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID")
+        self.db.execute("CREATE TABLE IF NOT EXISTS wide (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID")
+
+    def open(self) -> None:
+        self.db = sqlite3.connect(self.file, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+
+    def write_batch(self, keys: list[bytes]) -> None:
+        self.db.execute("BEGIN")
+        self.db.executemany("INSERT OR REPLACE INTO kv VALUES (?, ?)", [(k, VALUE) for k in keys])
+        self.db.execute("COMMIT")
+
+    def put(self, key: bytes) -> None:
+        self.db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (key, VALUE))
+
+    def get(self, key: bytes) -> bytes | None:
+        row = self.db.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def write_wide(self, partition: bytes, clusterings: list[bytes]) -> None:
+        self.db.execute("BEGIN")
+        self.db.executemany("INSERT OR REPLACE INTO wide VALUES (?, ?)", [(partition + c, VALUE) for c in clusterings])
+        self.db.execute("COMMIT")
+
+    def slice(self, partition: bytes, start: bytes, n: int) -> int:
+        rows = self.db.execute("SELECT k, v FROM wide WHERE k >= ? ORDER BY k LIMIT ?", (partition + start, n))
+        return len(rows.fetchall())
+
+    def reopen(self) -> None:
+        self.db.close()
+        self.open()
+
+    def compact(self) -> None:
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.execute("VACUUM")
+
+    def disk(self) -> int:
+        return dir_size(self.file.parent)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class LevelDB:
+    name = "leveldb"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.open()
+
+    def open(self) -> None:
+        import plyvel
+
+        self.db = plyvel.DB(str(self.path), create_if_missing=True)
+        self.kv = self.db.prefixed_db(b"k")
+        self.wide = self.db.prefixed_db(b"w")
+
+    def write_batch(self, keys: list[bytes]) -> None:
+        with self.kv.write_batch() as wb:
+            for k in keys:
+                wb.put(k, VALUE)
+
+    def put(self, key: bytes) -> None:
+        self.kv.put(key, VALUE)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.kv.get(key)
+
+    def write_wide(self, partition: bytes, clusterings: list[bytes]) -> None:
+        with self.wide.write_batch() as wb:
+            for c in clusterings:
+                wb.put(partition + c, VALUE)
+
+    def slice(self, partition: bytes, start: bytes, n: int) -> int:
+        count = 0
+        for _ in self.wide.iterator(start=partition + start):
+            count += 1
+            if count >= n:
+                break
+        return count
+
+    def reopen(self) -> None:
+        self.db.close()
+        self.open()
+
+    def compact(self) -> None:
+        self.db.compact_range()
+
+    def disk(self) -> int:
+        return dir_size(self.path)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+STORES = {"widecol": Widecol, "sqlite3": Sqlite, "leveldb": LevelDB}
+
+
+# -- one run in a child process -----------------------------------------------------------------------------------
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def run_one(store_name: str, n: int) -> dict:
+    rng = random.Random(n)
+    out: dict = {"store": store_name, "n": n}
+    root = Path(tempfile.mkdtemp(prefix=f"bench-{store_name}-"))
+    try:
+        seq = STORES[store_name](root / "seq")
+        seconds = timed(lambda: [seq.write_batch([seq_key(j) for j in range(i, min(n, i + BATCH))]) for i in range(0, n, BATCH)])
+        out["seq write"] = n / seconds
+        seq.close()
+        shutil.rmtree(root / "seq")
+
+        store = STORES[store_name](root / "main")
+        seconds = timed(lambda: [store.write_batch([rand_key(j) for j in range(i, min(n, i + BATCH))]) for i in range(0, n, BATCH)])
+        out["rand write"] = n / seconds
+        singles = min(SINGLE, n)
+        seconds = timed(lambda: [store.put(rand_key(n + 10_000_000 + j)) for j in range(singles)])
+        out["single put"] = singles / seconds
+        out["reopen s"] = timed(store.reopen)
+        reads = min(READS, n)
+        hits = [rand_key(rng.randrange(n)) for _ in range(reads)]
+        seconds = timed(lambda: [store.get(k) for k in hits])
+        assert all(store.get(k) == VALUE for k in hits[:100]), "a written key is missing"
+        out["read hit"] = reads / seconds
+        misses = [rand_key(n + 20_000_000 + j) for j in range(reads)]
+        seconds = timed(lambda: [store.get(k) for k in misses])
+        assert store.get(misses[0]) is None
+        out["read miss"] = reads / seconds
+        wide_rows = 1000
+        partitions = max(1, n // wide_rows // 4)
+        for p in range(partitions):
+            store.write_wide(seq_key(p)[:8], [rand_key(p * wide_rows + c) for c in range(wide_rows)])
+        store.reopen()
+        starts = [(seq_key(rng.randrange(partitions))[:8], rand_key(rng.randrange(n))) for _ in range(SLICES)]
+        rows = 0
+
+        def slices() -> None:
+            nonlocal rows
+            for p, s in starts:
+                rows += store.slice(p, s, 100)
+
+        seconds = timed(slices)
+        out["slice 100"] = SLICES / seconds
+        out["slice rows"] = rows / SLICES
+        store.compact()
+        out["disk ratio"] = store.disk() / (n * (16 + len(VALUE)) + singles * (16 + len(VALUE)))
+        store.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    out["peak rss MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+# -- the table ----------------------------------------------------------------------------------------------------
+
+COLUMNS = ["seq write", "rand write", "single put", "read hit", "read miss", "slice 100", "reopen s", "disk ratio",
+           "peak rss MB"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="200000,1000000")
+    parser.add_argument("--stores", default="widecol,sqlite3,leveldb")
+    parser.add_argument("--child", nargs=2, metavar=("STORE", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_one(args.child[0], int(args.child[1]))))
+        return
+    results = []
+    for n in [int(s) for s in args.sizes.split(",")]:
+        for store in args.stores.split(","):
+            proc = subprocess.run([sys.executable, __file__, "--child", store, str(n)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{store} n={n} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                continue
+            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            r = results[-1]
+            print(f"done: {store} n={n}", file=sys.stderr, flush=True)
+    header = f"{'store':<9}{'n':>9} " + " ".join(f"{c:>11}" for c in COLUMNS)
+    print("ops/s unless named; disk ratio = bytes on disk / raw key+value bytes after a major compaction")
+    print(header)
+    for r in results:
+        cells = []
+        for c in COLUMNS:
+            v = r.get(c)
+            cells.append(f"{v:>11.2f}" if isinstance(v, float) and v < 100 else f"{v:>11,.0f}")
+        print(f"{r['store']:<9}{r['n']:>9} " + " ".join(cells))
+    print()
+    print(f"ratios (widecol / peer) and targets; memtable limit {MEMTABLE_MB} MB")
+    for n in sorted({r["n"] for r in results}):
+        by = {r["store"]: r for r in results if r["n"] == n}
+        w = by.get("widecol")
+        if not w:
+            continue
+        if "sqlite3" in by:
+            print(f"  n={n}: rand write / sqlite3 batched = {w['rand write'] / by['sqlite3']['rand write']:.2f} (target >= 5)")
+        if "leveldb" in by:
+            lv = by["leveldb"]
+            print(f"  n={n}: rand write / leveldb batched = {w['rand write'] / lv['rand write']:.2f} (target >= 0.2)")
+            print(f"  n={n}: read hit / leveldb read hit = {w['read hit'] / lv['read hit']:.2f} (target >= 0.5)")
+        print(f"  n={n}: reopen {w['reopen s']:.2f} s (target < 2 s at 1,000,000)")
+        print(f"  n={n}: peak rss / memtable limit = {w['peak rss MB'] / MEMTABLE_MB:.2f} (target < 4)")
+        print(f"  n={n}: disk ratio {w['disk ratio']:.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""The engine: durability across reopen, flushes under writes, truncate and drop, TTLs, compaction and purging."""
+
+import pytest
+
+from widecol.errors import InvalidRequest
+from widecol.storage.engine import Engine, EngineOptions
+from widecol.storage.mutation import Mutation
+
+T = "ks.t"
+
+
+def put(engine, key, value, ts=1, ck=b"", ttl=0):
+    engine.apply(Mutation(T, key).set(ck, b"v", value, ts, engine.now(), ttl))
+
+
+def value(engine, key, ck=b""):
+    rows = dict(engine.table(T).read(key))
+    return rows[ck][b"v"][1] if ck in rows else None
+
+
+def test_writes_survive_reopen_without_flush(open_engine):
+    engine = open_engine()
+    engine.create_table(T)
+    for i in range(100):
+        put(engine, b"k%d" % i, b"v%d" % i)
+    # Simulate a crash: the commit log is all there is (no close, no flush).
+    engine.commitlog.close()
+    engine.closing = True
+    again = open_engine()
+    assert [value(again, b"k%d" % i) for i in range(100)] == [b"v%d" % i for i in range(100)]
+
+
+def test_flush_while_writing_keeps_everything_and_frees_segments(open_engine):
+    engine = open_engine(memtable_bytes=50_000, commitlog_segment_bytes=20_000)
+    engine.create_table(T)
+    for i in range(3000):
+        put(engine, b"k%d" % i, b"x" * 20)
+    engine.flush()
+    table = engine.table(T)
+    assert len(table.sstables) >= 5
+    assert len(engine.commitlog.segment_ids()) <= 2
+    assert all(value(engine, b"k%d" % i) == b"x" * 20 for i in range(0, 3000, 7))
+    table.check()
+
+
+def test_replay_skips_what_is_already_flushed(open_engine):
+    engine = open_engine()
+    engine.create_table(T)
+    put(engine, b"a", b"1", ts=1)
+    engine.flush()
+    put(engine, b"a", b"2", ts=2)
+    engine.commitlog.close()
+    engine.closing = True
+    again = open_engine()
+    assert value(again, b"a") == b"2"
+    assert len(again.table(T).sstables) == 2  # the replayed memtable was flushed once, not twice
+
+
+def test_truncate_removes_everything_durably(open_engine):
+    engine = open_engine()
+    engine.create_table(T)
+    for i in range(50):
+        put(engine, b"k%d" % i, b"v")
+    engine.flush()
+    put(engine, b"late", b"v")
+    engine.truncate(T)
+    assert list(engine.table(T).scan()) == []
+    engine.close()
+    again = open_engine()
+    assert list(again.table(T).scan()) == []
+    put(again, b"new", b"v")
+    assert value(again, b"new") == b"v"
+
+
+def test_drop_table_removes_it_and_its_log_records_are_ignored(open_engine, tmp_path):
+    engine = open_engine()
+    engine.create_table(T)
+    put(engine, b"k", b"v")
+    engine.drop_table(T)
+    with pytest.raises(InvalidRequest):
+        engine.table(T)
+    engine.commitlog.close()
+    engine.closing = True
+    again = open_engine()
+    assert T not in again.tables
+
+
+def test_ttl_expires_at_its_time(open_engine, clock):
+    engine = open_engine()
+    engine.create_table(T)
+    put(engine, b"k", b"v", ttl=10)
+    clock.advance(9)
+    assert value(engine, b"k") == b"v"
+    clock.advance(1)
+    assert value(engine, b"k") is None
+
+
+def test_expired_cell_shadows_older_value(open_engine, clock):
+    engine = open_engine()
+    engine.create_table(T)
+    put(engine, b"k", b"old", ts=1)
+    put(engine, b"k", b"new", ts=2, ttl=5)
+    clock.advance(6)
+    assert value(engine, b"k") is None
+
+
+def test_bad_mutations_are_refused_before_logging(open_engine):
+    engine = open_engine()
+    engine.create_table(T)
+    with pytest.raises(InvalidRequest, match="Key may not be empty"):
+        engine.apply(Mutation(T, b"").set(b"", b"v", b"x", 1))
+    with pytest.raises(InvalidRequest, match="malformed"):
+        engine.apply(Mutation(T, b"k", rows=[[b"", None, [[b"v", "not-an-int", b"x", 0, 0]]]]))
+    with pytest.raises(InvalidRequest, match="unknown table"):
+        engine.apply(Mutation("nope", b"k").set(b"", b"v", b"x", 1))
+    assert engine.commitlog.records == 0
+
+
+def test_slices_merge_memtable_and_sstables(open_engine):
+    engine = open_engine()
+    engine.create_table(T)
+    for i in range(0, 100, 2):
+        put(engine, b"p", b"old", ck=b"%03d" % i)
+    engine.flush()
+    for i in range(1, 100, 2):
+        put(engine, b"p", b"new", ck=b"%03d" % i)
+    engine.apply(Mutation(T, b"p").delete_range(b"010", b"020", 5, engine.now()))
+    rows = engine.table(T).read(b"p", start=b"005", limit=10)
+    assert [ck for ck, _ in rows] == [b"005", b"006", b"007", b"008", b"009", b"020", b"021", b"022", b"023", b"024"]
+    rows = engine.table(T).read(b"p", end=b"022", reverse=True, limit=4)
+    assert [ck for ck, _ in rows] == [b"021", b"020", b"009", b"008"]
+
+
+def test_compaction_merges_and_drops_shadowed_data(open_engine):
+    engine = open_engine()
+    engine.create_table(T)
+    for gen in range(4):
+        for i in range(100):
+            put(engine, b"k%d" % i, b"v%d" % gen, ts=gen + 1)
+        engine.flush()
+    table = engine.table(T)
+    assert len(table.sstables) == 4
+    engine.compact(T)
+    assert len(table.sstables) == 1
+    (sstable,) = table.sstables.values()
+    assert sstable.stats["cells"] == 100
+    assert all(value(engine, b"k%d" % i) == b"v3" for i in range(100))
+    table.check()
+
+
+def test_background_size_tiered_compaction_runs(tmp_path, clock):
+    engine = Engine.open(tmp_path, EngineOptions(compaction_min_threshold=4), clock=clock)
+    try:
+        engine.create_table(T)
+        for gen in range(8):
+            for i in range(50):
+                put(engine, b"k%d" % i, b"v", ts=gen)
+            engine.flush()
+        for _ in range(200):
+            if len(engine.table(T).sstables) < 8:
+                break
+            import time
+
+            time.sleep(0.05)
+        assert len(engine.table(T).sstables) < 8
+    finally:
+        engine.close()
+
+
+def test_tombstone_purged_only_after_gc_grace(open_engine, clock):
+    engine = open_engine()
+    engine.create_table(T, gc_grace_seconds=100)
+    put(engine, b"k", b"v", ts=1)
+    engine.apply(Mutation(T, b"k").delete_partition(2, engine.now()))
+    engine.compact(T)
+    (sstable,) = engine.table(T).sstables.values()
+    assert sstable.stats["tombstones"] == 1 and sstable.stats["cells"] == 0
+    clock.advance(101)
+    engine.compact(T)
+    assert engine.table(T).sstables == {}
+
+
+def test_tombstone_not_purged_while_older_data_is_outside_the_compaction(open_engine, clock):
+    engine = open_engine()
+    engine.create_table(T, gc_grace_seconds=100)
+    put(engine, b"k", b"old", ts=1)
+    engine.flush()  # generation A holds the old value
+    old = set(engine.table(T).sstables)
+    engine.apply(Mutation(T, b"k").delete_partition(2, engine.now()))
+    put(engine, b"other", b"x", ts=3)
+    engine.flush()
+    clock.advance(1000)
+    from widecol.storage.compaction import compact
+
+    table = engine.table(T)
+    compact(table, [s for g, s in table.sstables.items() if g not in old])  # A stays out
+    assert value(engine, b"k") is None  # the tombstone still shadows A's value
+    engine.compact(T)  # now everything compacts together: both go
+    assert value(engine, b"k") is None
+    assert all(s.stats["tombstones"] == 0 for s in table.sstables.values())
+
+
+def test_leftovers_of_an_interrupted_flush_are_removed(open_engine, tmp_path):
+    engine = open_engine()
+    engine.create_table(T)
+    put(engine, b"k", b"v")
+    engine.flush()
+    folder = engine.table(T).directory
+    engine.close()
+    (folder / "7-Data.db.tmp").write_bytes(b"partial")
+    (folder / "8-Data.db").write_bytes(b"unlisted")  # renamed, but the manifest never listed it
+    (folder / "MANIFEST.tmp").write_bytes(b"half")
+    again = open_engine()
+    assert value(again, b"k") == b"v"
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("1-")) == ["MANIFEST"]
+    again.table(T).check()
+
+
+def test_segment_ids_never_go_back_after_a_clean_restart(open_engine):
+    engine = open_engine()
+    engine.create_table(T)
+    put(engine, b"k", b"1", ts=1)
+    engine.close()
+    again = open_engine()
+    put(again, b"k", b"2", ts=2)
+    again.commitlog.close()  # crash: the new write is only in the log
+    again.closing = True
+    third = open_engine()
+    assert value(third, b"k") == b"2"
+
+
+def test_scan_by_token_range_and_paging(open_engine):
+    from widecol.storage.token import token
+
+    engine = open_engine()
+    engine.create_table(T)
+    keys = [b"k%d" % i for i in range(200)]
+    for k in keys[:100]:
+        put(engine, k, b"v")
+    engine.flush()
+    for k in keys[100:]:
+        put(engine, k, b"v")
+    ordered = sorted(keys, key=lambda k: (token(k), k))
+    table = engine.table(T)
+    assert [k for k, _ in table.scan()] == ordered
+    mid = token(ordered[50])
+    assert [k for k, _ in table.scan(start_token=mid)] == ordered[51:]
+    assert [k for k, _ in table.scan(end_token=mid)] == ordered[:51]
+    assert [k for k, _ in table.scan(after_key=ordered[120])] == ordered[121:]

@@ -1,0 +1,149 @@
+"""Size-tiered compaction: which SSTables to merge, and the merge itself.
+
+How this works. SSTables are grouped into buckets of similar size (each within half to one and a half times the
+bucket's average; everything under MIN_SSTABLE_SIZE shares one bucket), as Cassandra's SizeTieredCompactionStrategy
+does. A bucket with at least `min_threshold` members is compacted: the inputs are scanned in sort-key order, each
+partition's versions are reconciled by the one rule (merge.py), shadowed data is dropped, expired cells become
+tombstones, and a tombstone is purged only once its local deletion time is gc_grace_seconds old and no source
+outside the compaction (another SSTable or a memtable) may hold data for its partition. The output SSTable is
+made durable and installed in the manifest before the inputs are deleted, so a crash at any point leaves either
+the inputs or the output live, never neither and never a partial file.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from widecol.storage.merge import merge_versions, purge
+from widecol.storage.sstable.bloom import hashes
+from widecol.storage.sstable.reader import SSTableReader
+from widecol.storage.sstable.writer import SSTableWriter
+
+if TYPE_CHECKING:
+    from widecol.storage.table import Table
+
+log = logging.getLogger(__name__)
+MIN_SSTABLE_SIZE = 50 * 1024 * 1024
+BUCKET_LOW, BUCKET_HIGH = 0.5, 1.5
+MAX_THRESHOLD = 32
+
+
+class Interrupted(Exception):
+    """The engine is closing: the compaction stops, its output is removed and its inputs stay live."""
+
+
+def size_tiered_candidates(sstables: Sequence[SSTableReader], min_threshold: int = 4) -> list[SSTableReader]:
+    """The SSTables to compact next (the bucket of smallest average size with enough members), or []."""
+    buckets: list[list[SSTableReader]] = []
+    for sstable in sorted(sstables, key=lambda s: s.size_on_disk):
+        size = sstable.size_on_disk
+        for bucket in buckets:
+            average = sum(s.size_on_disk for s in bucket) / len(bucket)
+            small = size < MIN_SSTABLE_SIZE and average < MIN_SSTABLE_SIZE
+            if small or BUCKET_LOW * average <= size <= BUCKET_HIGH * average:
+                bucket.append(sstable)
+                break
+        else:
+            buckets.append([sstable])
+    ready = [b for b in buckets if len(b) >= min_threshold]
+    if not ready:
+        return []
+    best = min(ready, key=lambda b: sum(s.size_on_disk for s in b) / len(b))
+    return best[:MAX_THRESHOLD]
+
+
+def compact(table: Table, inputs: Sequence[SSTableReader]) -> int | None:
+    """Merge INPUTS of TABLE into one SSTable and install it. Returns its generation (None if nothing was left
+    or the table changed underneath: truncated, dropped, or an input already gone)."""
+    engine = table.engine
+    input_gens = {s.generation for s in inputs}
+    with engine.lock:
+        if not input_gens <= set(table.sstables) or input_gens & table.compacting:
+            return None
+        table.compacting |= input_gens
+        epoch = table.epoch
+        generation = table.manifest.next_generation
+        table.manifest.next_generation += 1
+        others = [s for g, s in table.sstables.items() if g not in input_gens]
+    try:
+        now = engine.now()
+        purge_before = now - table.gc_grace_seconds
+        expected = sum(s.stats["partitions"] for s in inputs)
+        writer = SSTableWriter(table.directory, generation, expected)
+        try:
+            written = _merge_into(writer, table, inputs, others, now, purge_before)
+            if written:
+                writer.finish()
+            else:
+                writer.abort()
+        except Interrupted:
+            writer.abort()
+            log.info("table %s: compaction of %s interrupted by close", table.table_id, sorted(input_gens))
+            return None
+        except BaseException:
+            writer.abort()
+            raise
+        with engine.lock:
+            if table.dropped or table.epoch != epoch or not input_gens <= set(table.sstables):
+                if written:
+                    table.remove_files([generation])
+                return None
+            manifest = table.manifest
+            manifest.generations = sorted((set(manifest.generations) - input_gens) | ({generation} if written else set()))
+            manifest.save(table.directory)
+            if written:
+                table.sstables[generation] = SSTableReader(table.directory, generation)
+            for g in input_gens:
+                del table.sstables[g]
+        table.remove_files(sorted(input_gens))
+        log.info(
+            "table %s: compacted %d sstables (%s) into %s", table.table_id, len(inputs), sorted(input_gens),
+            generation if written else "nothing",
+        )
+        return generation if written else None
+    finally:
+        with engine.lock:
+            table.compacting -= input_gens
+
+
+def _merge_into(
+    writer: SSTableWriter,
+    table: Table,
+    inputs: Sequence[SSTableReader],
+    others: Sequence[SSTableReader],
+    now: int,
+    purge_before: int,
+) -> int:
+    streams = [s.scan() for s in inputs]
+    written = 0
+    current_sk = None
+    current_key = b""
+    versions: list = []
+
+    def emit() -> None:
+        nonlocal written
+        raw = merge_versions(versions)
+        h = hashes(current_key)
+        assert current_sk is not None
+        overlapping = any(o.may_contain(h, current_sk) for o in others) or table.memtables_may_contain(current_sk)
+        result = purge(raw, now, None if overlapping else purge_before)
+        if result is not None:
+            deletion, ranges, rows = result
+            writer.add_partition(current_sk, current_key, deletion, ranges, rows)
+            written += 1
+
+    engine = table.engine
+    for sk, key, deletion, ranges, rows in heapq.merge(*streams, key=lambda item: item[0]):
+        if sk != current_sk:
+            if versions:
+                emit()
+                if written % 1024 == 0 and engine.closing:
+                    raise Interrupted
+            current_sk, current_key, versions = sk, key, []
+        versions.append((deletion, ranges, rows))
+    if versions:
+        emit()
+    return written

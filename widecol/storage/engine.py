@@ -1,0 +1,445 @@
+"""Engine: a node's storage: one commit log, many tables, and the background flush and compaction threads.
+
+How this works.
+- open(): load every table folder (tables/<name>/MANIFEST), replay the commit log into their memtables (skipping
+  records at or before each table's replay position), flush what was replayed, delete the old segments, start a
+  fresh segment whose id is above every id ever used, and start the background threads.
+- apply_batch(): validate, log the mutations as one record (one os.write), then merge them into the memtables, all
+  under the engine's lock so that a memtable switch splits the log at an exact position. In batch mode it then
+  waits for the fsync covering the record (group commit with every concurrent writer).
+- When the memtables together pass `memtable_bytes`, the largest is frozen and queued for the flush thread;
+  writers wait while frozen memtables already hold that much again, which bounds memory to about twice the limit.
+- After each flush the compaction thread looks for size-tiered candidates.
+
+Thread-safety: every public method may be called from any thread. Blocking calls: apply in batch mode (fsync),
+flush, compact, truncate, drop_table, close. Time is an input: `clock` gives local seconds, for TTLs and gc_grace.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import queue
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from widecol.errors import InvalidRequest
+from widecol.storage.commitlog import CommitLog, Position
+from widecol.storage.compaction import compact, size_tiered_candidates
+from widecol.storage.manifest import NAME as MANIFEST_NAME
+from widecol.storage.manifest import Manifest
+from widecol.storage.memtable import Memtable
+from widecol.storage.mutation import Mutation
+from widecol.storage.sstable.reader import SSTableReader
+from widecol.storage.sstable.writer import SSTableWriter
+from widecol.storage.table import DEFAULT_OPTIONS, Table
+from widecol.storage.token import partition_sort_key
+
+log = logging.getLogger(__name__)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    commitlog_sync: str = "periodic"
+    commitlog_sync_period_ms: int = 1000
+    commitlog_segment_bytes: int = 32 * 1024 * 1024
+    memtable_bytes: int = 64 * 1024 * 1024
+    compaction_min_threshold: int = 4
+    background_compaction: bool = True
+
+    @classmethod
+    def from_config(cls, storage: Any) -> EngineOptions:
+        return cls(
+            commitlog_sync=storage.commitlog_sync,
+            commitlog_sync_period_ms=storage.commitlog_sync_period_ms,
+            commitlog_segment_bytes=storage.commitlog_segment_mb * 1024 * 1024,
+            memtable_bytes=storage.memtable_mb * 1024 * 1024,
+            compaction_min_threshold=storage.compaction_min_threshold,
+        )
+
+
+def tune_gc() -> None:
+    """Make Python's cyclic garbage collector run less often. Call once per process that hosts an engine.
+
+    A memtable is hundreds of thousands of small containers that never form cycles; with the default thresholds the
+    collector walks them again every 700 allocations, which more than halves write throughput (docs/performance.md).
+    """
+    gc.set_threshold(50_000, 20, 100)
+
+
+def validate(m: Mutation) -> None:
+    """Raise InvalidRequest unless M is well formed: the engine never logs what it could not apply."""
+    key = m.key
+    if type(key) is not bytes or not key:
+        raise InvalidRequest("Key may not be empty")
+    if len(key) > 0xFFFF:
+        raise InvalidRequest(f"Key length of {len(key)} is longer than maximum of 65535")
+    try:
+        ok = m.deletion is None or _is_deletion(m.deletion)
+        for start, end, ts, ldt in m.ranges:
+            ok = ok and (start is None or type(start) is bytes) and (end is None or type(end) is bytes)
+            ok = ok and type(ts) is int and type(ldt) is int
+        for ck, rowdel, cells in m.rows:
+            ok = ok and type(ck) is bytes and (rowdel is None or _is_deletion(rowdel))
+            for colkey, ts, value, ldt, ttl in cells:
+                if not (
+                    type(colkey) is bytes and type(ts) is int and type(ldt) is int and type(ttl) is int
+                    and (value is None or type(value) is bytes) and ttl >= 0
+                ):
+                    ok = False
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InvalidRequest(f"malformed mutation for table {m.table_id}")
+
+
+def _is_deletion(d: Any) -> bool:
+    return len(d) == 2 and type(d[0]) is int and type(d[1]) is int
+
+
+class Engine:
+    def __init__(self, directory: Path, options: EngineOptions, clock: Callable[[], float]) -> None:
+        self.directory = directory
+        self.options = options
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.flushed = threading.Condition(self.lock)
+        self.tables: dict[str, Table] = {}
+        self.commitlog = CommitLog(
+            directory / "commitlog", options.commitlog_sync, options.commitlog_sync_period_ms,
+            options.commitlog_segment_bytes,
+        )
+        self._frozen_bytes = 0
+        self._flush_queue: queue.Queue = queue.Queue()
+        self._compaction_wanted = threading.Event()
+        self.closing = False
+        self._threads: list[threading.Thread] = []
+        self.background_error: BaseException | None = None
+
+    # -- opening and closing -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, directory: str | Path, options: EngineOptions | None = None, clock: Callable[[], float] = time.time
+    ) -> Engine:
+        """Open (creating if needed) the storage in DIRECTORY. Every write acknowledged before a crash is readable
+        when this returns."""
+        directory = Path(directory)
+        (directory / "tables").mkdir(parents=True, exist_ok=True)
+        engine = cls(directory, options or EngineOptions(), clock)
+        for folder in sorted((directory / "tables").iterdir()):
+            if (folder / MANIFEST_NAME).exists():
+                table = Table.open(engine, "", folder)
+                table.table_id = table.manifest.options["table_id"]
+                engine.tables[table.table_id] = table
+            elif folder.is_dir():
+                shutil.rmtree(folder)  # a table whose creation did not complete
+        engine._replay()
+        highest = max([p.manifest.replay_position[0] for p in engine.tables.values()] + engine.commitlog.segment_ids() + [0])
+        engine.commitlog.start(highest + 1)
+        engine._start_threads()
+        return engine
+
+    def _replay(self) -> None:
+        last: Position = (0, 0)
+        replayed = 0
+        for position, payload in self.commitlog.replay():
+            last = position
+            if not isinstance(payload, list):
+                log.warning("commit log record at %s is not a list of mutations; skipped", position)
+                continue
+            for wire in payload:
+                try:
+                    m = Mutation.from_wire(wire)
+                    validate(m)
+                except (ValueError, TypeError, InvalidRequest) as e:
+                    log.warning("commit log record at %s holds a malformed mutation (%s); skipped", position, e)
+                    continue
+                table = self.tables.get(m.table_id)
+                if table is None or position <= table.manifest.replay_position:
+                    continue
+                table.memtable.apply(partition_sort_key(m.key), m.key, m.deletion, m.ranges, m.rows)
+                replayed += 1
+                if table.memtable.size > self.options.memtable_bytes:
+                    self._flush_now(table, position)
+        for table in self.tables.values():
+            self._flush_now(table, last)
+        if replayed:
+            log.info("commit log replay: %d mutations up to %s", replayed, last)
+        self.commitlog.forget_replayed()
+
+    def _flush_now(self, table: Table, position: Position) -> None:
+        """Replay-time flush: write the memtable as an SSTable in this thread."""
+        if len(table.memtable):
+            memtable, table.memtable = table.memtable, Memtable()
+            self._write_flush(table, memtable, position, table.epoch)
+
+    def _start_threads(self) -> None:
+        targets = [("flush", self._flush_loop)]
+        if self.options.background_compaction:
+            targets.append(("compaction", self._compaction_loop))
+        for name, target in targets:
+            thread = threading.Thread(target=target, name=f"widecol-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self) -> None:
+        """Flush every memtable, stop the background threads and sync the commit log. Idempotent."""
+        if self.closing:
+            return
+        self.flush()
+        with self.lock:
+            self.closing = True
+            self.flushed.notify_all()
+        self._flush_queue.put(None)
+        self._compaction_wanted.set()
+        for thread in self._threads:
+            thread.join()
+        self.commitlog.close()
+        for table in self.tables.values():
+            for sstable in table.sstables.values():
+                sstable.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # -- tables ------------------------------------------------------------------------------------------------------
+
+    def create_table(self, table_id: str, **options: Any) -> Table:
+        """Create table TABLE_ID (options: gc_grace_seconds) durably, or return it if it exists."""
+        with self.lock:
+            if table_id in self.tables:
+                return self.tables[table_id]
+            folder = self.directory / "tables" / _UNSAFE.sub("_", table_id)
+            n = 1
+            while folder.exists():
+                n += 1
+                folder = self.directory / "tables" / f"{_UNSAFE.sub('_', table_id)}-{n}"
+            folder.mkdir()
+            manifest = Manifest(options={**DEFAULT_OPTIONS, **options, "table_id": table_id})
+            manifest.save(folder)
+            table = Table(self, table_id, folder, manifest)
+            self.tables[table_id] = table
+            return table
+
+    def table(self, table_id: str) -> Table:
+        try:
+            return self.tables[table_id]
+        except KeyError:
+            raise InvalidRequest(f"unknown table {table_id}") from None
+
+    def set_table_options(self, table_id: str, **options: Any) -> None:
+        with self.lock:
+            table = self.table(table_id)
+            table.manifest.options.update(options)
+            table.manifest.save(table.directory)
+
+    def truncate(self, table_id: str) -> None:
+        """Remove every row of the table durably: its memtables are discarded, its SSTables deleted."""
+        table = self.table(table_id)
+        with self.lock:
+            table.epoch += 1
+            position = self.commitlog.position()
+            for memtable, _ in table.flushing:
+                self._frozen_bytes -= memtable.size
+            table.flushing = []
+            table.memtable = Memtable()
+            generations = list(table.manifest.generations)
+            table.manifest.generations = []
+            table.manifest.replay_position = position
+            table.manifest.save(table.directory)
+            table.sstables.clear()
+            self.flushed.notify_all()
+        table.remove_files(generations)
+        self.commitlog.mark_clean(table_id, position)
+
+    def drop_table(self, table_id: str) -> None:
+        """Remove the table and its files. Its records still in the commit log are ignored from now on."""
+        self.truncate(table_id)
+        with self.lock:
+            table = self.tables.pop(table_id)
+            table.dropped = True
+        shutil.rmtree(table.directory, ignore_errors=True)
+
+    # -- writes ------------------------------------------------------------------------------------------------------
+
+    def apply(self, mutation: Mutation, wait: bool = True) -> Position:
+        return self.apply_batch((mutation,), wait)
+
+    def apply_batch(self, mutations: Sequence[Mutation], wait: bool = True) -> Position:
+        """Apply MUTATIONS atomically with respect to the commit log (one record).
+
+        When this returns the mutations are readable and have reached the operating system; in batch mode (and
+        WAIT true) they are also fsynced. With WAIT false, call wait_durable(position) for that.
+        """
+        tables = [self.table(m.table_id) for m in mutations]
+        for m in mutations:
+            validate(m)
+        payload = msgpack.packb([m.to_wire() for m in mutations])
+        limit = self.options.memtable_bytes
+        with self.lock:
+            while self._frozen_bytes >= limit and not self.closing:
+                self.flushed.wait()
+            self._check_background()
+            position = self.commitlog.append(payload, {t.table_id for t in tables})
+            largest = None
+            for m, table in zip(mutations, tables, strict=True):
+                table.memtable.apply(partition_sort_key(m.key), m.key, m.deletion, m.ranges, m.rows)
+            total = 0
+            for table in self.tables.values():
+                total += table.memtable.size
+                if largest is None or table.memtable.size > largest.memtable.size:
+                    largest = table
+            if total > limit and largest is not None:
+                self._switch(largest)
+        if wait and self.commitlog.sync_mode == "batch":
+            self.commitlog.wait_synced(position)
+        return position
+
+    def wait_durable(self, position: Position) -> None:
+        """Block until everything up to POSITION is fsynced (batch mode semantics, in either mode)."""
+        self.commitlog.wait_synced(position)
+
+    # -- flushing ----------------------------------------------------------------------------------------------------
+
+    def _switch(self, table: Table) -> None:
+        """Freeze TABLE's memtable at the current log position and queue it for the flush thread (lock held)."""
+        if not len(table.memtable):
+            return
+        position = self.commitlog.position()
+        memtable = table.memtable
+        table.memtable = Memtable()
+        table.flushing.append((memtable, position))
+        self._frozen_bytes += memtable.size
+        self._flush_queue.put((table, memtable, position, table.epoch))
+
+    def flush(self, table_id: str | None = None) -> None:
+        """Flush the table's memtable (every table's if None) and wait until the SSTables are installed."""
+        with self.lock:
+            tables = [self.table(table_id)] if table_id is not None else list(self.tables.values())
+            for table in tables:
+                self._switch(table)
+            while any(t.flushing for t in tables) and not self.closing:
+                self._check_background()
+                self.flushed.wait(1.0)
+            self._check_background()
+
+    def _flush_loop(self) -> None:
+        while True:
+            item = self._flush_queue.get()
+            if item is None:
+                return
+            table, memtable, position, epoch = item
+            try:
+                self._write_flush(table, memtable, position, epoch)
+            except BaseException as e:  # noqa: BLE001 - surfaced to writers through _check_background
+                log.exception("flush of table %s failed", table.table_id)
+                with self.lock:
+                    self.background_error = e
+                    self.flushed.notify_all()
+                return
+            self._compaction_wanted.set()
+
+    def _write_flush(self, table: Table, memtable: Memtable, position: Position, epoch: int) -> None:
+        with self.lock:
+            generation = table.manifest.next_generation
+            table.manifest.next_generation += 1
+        writer = SSTableWriter(table.directory, generation, len(memtable))
+        try:
+            for sk, p in memtable.items():
+                rows = p.rows
+                ordered = p.order if p.order is not None else sorted(rows)
+                writer.add_partition(
+                    sk, p.key, p.deletion, sorted(p.ranges, key=lambda r: (r[0] is not None, r[0] or b"")),
+                    ((ck, rows[ck][0], rows[ck][1]) for ck in ordered),
+                )
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        with self.lock:
+            current = any(m is memtable for m, _ in table.flushing)
+            if table.dropped or table.epoch != epoch:
+                table.remove_files([generation])
+            else:
+                manifest = table.manifest
+                manifest.generations = sorted([*manifest.generations, generation])
+                manifest.replay_position = max(manifest.replay_position, tuple(position))  # type: ignore[assignment]
+                manifest.save(table.directory)
+                table.sstables[generation] = SSTableReader(table.directory, generation)
+            if current:
+                table.flushing = [(m, p) for m, p in table.flushing if m is not memtable]
+                self._frozen_bytes -= memtable.size
+            self.flushed.notify_all()
+        if not table.dropped and table.epoch == epoch and self.commitlog._active is not None:
+            self.commitlog.mark_clean(table.table_id, position)
+
+    def _check_background(self) -> None:
+        if self.background_error is not None:
+            raise RuntimeError("storage background thread failed") from self.background_error
+
+    # -- compaction --------------------------------------------------------------------------------------------------
+
+    def _compaction_loop(self) -> None:
+        while True:
+            self._compaction_wanted.wait()
+            self._compaction_wanted.clear()
+            if self.closing:
+                return
+            try:
+                while not self.closing and self._compact_one():
+                    pass
+            except BaseException as e:  # noqa: BLE001 - surfaced through _check_background
+                log.exception("background compaction failed")
+                with self.lock:
+                    self.background_error = e
+                    self.flushed.notify_all()
+                return
+
+    def _compact_one(self) -> bool:
+        with self.lock:
+            tables = list(self.tables.values())
+        for table in tables:
+            with self.lock:
+                available = [s for g, s in table.sstables.items() if g not in table.compacting]
+            inputs = size_tiered_candidates(available, self.options.compaction_min_threshold)
+            if inputs and compact(table, inputs) is not None:
+                return True
+        return False
+
+    def compact(self, table_id: str) -> None:
+        """Major compaction: merge every SSTable of the table into one (after flushing its memtable)."""
+        self.flush(table_id)
+        table = self.table(table_id)
+        while True:
+            with self.lock:
+                if table.compacting:
+                    busy = True
+                else:
+                    busy = False
+                    inputs = list(table.sstables.values())
+            if busy:
+                time.sleep(0.05)
+                continue
+            if len(inputs) <= 1 and not any(self._has_purgeable(s) for s in inputs):
+                return
+            compact(table, inputs)
+            return
+
+    def _has_purgeable(self, sstable: SSTableReader) -> bool:
+        return bool(sstable.stats.get("tombstones"))

@@ -1,0 +1,209 @@
+"""SSTableReader: point reads, clustering slices and sort-key range scans over one SSTable.
+
+How this works. Opening loads the small components (index, bloom filter, statistics) into memory, checking their
+CRCs, and keeps the data file open. A partition's blocks are the contiguous run whose [first sort key, last sort
+key] contains its sort key, found by bisection; a clustering slice narrows that run further with the blocks' first
+clustering keys. Each block read is CRC-checked: a mismatch raises Corruption naming the file and the offset, so a
+damaged block never yields rows. Reads use os.pread on a descriptor held for the reader's life, so they are
+thread-safe and survive the file being unlinked by a compaction while a read is in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgpack
+
+from widecol.errors import Corruption
+from widecol.storage.cells import cells_from_wire
+from widecol.storage.sstable.bloom import BloomFilter
+from widecol.storage.sstable.format import (
+    BLOCK_HEADER,
+    COMPONENTS,
+    DATA_HEADER,
+    DATA_MAGIC,
+    FORMAT_VERSION,
+    component_name,
+    unseal,
+)
+from widecol.storage.token import partition_sort_key
+
+PartitionData = tuple  # (deletion, ranges, rows): rows = [(ck, rowdel, cells dict), ...]
+
+
+class SSTableReader:
+    def __init__(self, directory: Path, generation: int) -> None:
+        self._fd = -1
+        self.directory = directory
+        self.generation = generation
+        self.data_path = str(directory / component_name(generation, "Data.db"))
+        index = self._component("Index.db")
+        self.first_sks, self.first_cks, self.last_sks, self.offsets, self.data_end = index  # type: ignore[misc]
+        self.first_keys = list(zip(self.first_sks, self.first_cks, strict=True))
+        self.bloom = BloomFilter.from_bytes(self._component("Filter.db"))  # type: ignore[arg-type]
+        self.stats: dict = self._component("Statistics.db")  # type: ignore[assignment]
+        self._fd = os.open(self.data_path, os.O_RDONLY)
+        header = os.pread(self._fd, DATA_HEADER.size, 0)
+        if len(header) < DATA_HEADER.size or DATA_HEADER.unpack(header) != (DATA_MAGIC, FORMAT_VERSION):
+            os.close(self._fd)
+            raise Corruption(self.data_path, 0, "bad data file header")
+        self.size_on_disk = sum(
+            os.path.getsize(directory / component_name(generation, c)) for c in COMPONENTS
+        )
+
+    def _component(self, component: str) -> object:
+        path = self.directory / component_name(self.generation, component)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise Corruption(str(path), 0, "component missing") from None
+        return unseal(data, str(path))
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except OSError:
+            pass
+
+    # -- blocks ------------------------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def read_block(self, i: int) -> list:
+        """The decoded items of block I: fragment headers [key, deletion, ranges, nrows] each followed by rows."""
+        offset = self.offsets[i]
+        end = self.offsets[i + 1] if i + 1 < len(self.offsets) else self.data_end
+        data = os.pread(self._fd, end - offset, offset)
+        if len(data) != end - offset:
+            raise Corruption(self.data_path, offset, f"block truncated: {len(data)} of {end - offset} bytes")
+        length, crc = BLOCK_HEADER.unpack_from(data)
+        if length != len(data) - BLOCK_HEADER.size:
+            raise Corruption(self.data_path, offset, f"block length {length} does not match the index")
+        payload = memoryview(data)[BLOCK_HEADER.size :]
+        if zlib.crc32(payload) != crc:
+            raise Corruption(self.data_path, offset, "block checksum mismatch")
+        try:
+            items = msgpack.unpackb(payload)
+        except (ValueError, msgpack.UnpackException) as e:
+            raise Corruption(self.data_path, offset, f"block undecodable: {e}") from None
+        if not isinstance(items, list):
+            raise Corruption(self.data_path, offset, "block is not a list")
+        return items
+
+    def _blocks_of(self, sk: bytes) -> tuple[int, int]:
+        i = bisect_left(self.last_sks, sk)
+        j = bisect_right(self.first_sks, sk, lo=i)
+        return i, j
+
+    # -- reads -------------------------------------------------------------------------------------------------------
+
+    def may_contain(self, h: tuple[int, int], sk: bytes) -> bool:
+        """False if this SSTable certainly has no partition SK (whose bloom hashes are H)."""
+        return bool(self.offsets) and self.first_sks[0] <= sk <= self.last_sks[-1] and self.bloom.may_contain(h)
+
+    def partition(
+        self,
+        sk: bytes,
+        key: bytes,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> PartitionData | None:
+        """Partition KEY's deletion, range deletions and rows in [START, END), or None if it is not here.
+
+        Rows come in clustering order (reversed if REVERSE); with LIMIT, at most that many, the first in that order.
+        """
+        i, j = self._blocks_of(sk)
+        if i >= j:
+            return None
+        head = self._fragments(self.read_block(i), key)
+        if head is None:
+            return None
+        deletion, ranges, first_rows = head
+        if j == i + 1 and start is None and end is None and limit is None:
+            if reverse:
+                first_rows.reverse()
+            return head
+        lo, hi = i, j
+        if start is not None:
+            lo = max(i, bisect_right(self.first_keys, (sk, start), i, j) - 1)
+        if end is not None:
+            hi = max(lo + 1, min(j, bisect_left(self.first_keys, (sk, end), i, j)))
+        out: list = []
+        for b in range(hi - 1, lo - 1, -1) if reverse else range(lo, hi):
+            if b == i:
+                rows = first_rows
+            else:
+                frag = self._fragments(self.read_block(b), key)
+                rows = frag[2] if frag else []
+            for row in reversed(rows) if reverse else rows:
+                ck = row[0]
+                if (start is None or ck >= start) and (end is None or ck < end):
+                    out.append(row)
+                    if limit is not None and len(out) >= limit:
+                        return deletion, ranges, out
+        return deletion, ranges, out
+
+    @staticmethod
+    def _fragments(items: list, key: bytes) -> PartitionData | None:
+        """Partition KEY's fragment in a decoded block, or None."""
+        n = len(items)
+        i = 0
+        while i < n:
+            header = items[i]
+            count = header[3]
+            if header[0] == key:
+                deletion = tuple(header[1]) if header[1] else None
+                ranges = [tuple(r) for r in header[2]]
+                rows = [
+                    (r[0], tuple(r[1]) if r[1] else None, cells_from_wire(r[2])) for r in items[i + 1 : i + 1 + count]
+                ]
+                return deletion, ranges, rows
+            i += 1 + count
+        return None
+
+    def scan(self, lo: bytes | None = None, hi: bytes | None = None) -> Iterator[tuple]:
+        """(sk, key, deletion, ranges, rows) of every partition with LO < sk <= HI, in order."""
+        b = 0 if lo is None else bisect_right(self.last_sks, lo)
+        current: list | None = None
+        while b < len(self.offsets):
+            if hi is not None and self.first_sks[b] > hi:
+                break
+            items = self.read_block(b)
+            i = 0
+            n = len(items)
+            while i < n:
+                header = items[i]
+                count = header[3]
+                rows = [
+                    (r[0], tuple(r[1]) if r[1] else None, cells_from_wire(r[2])) for r in items[i + 1 : i + 1 + count]
+                ]
+                i += 1 + count
+                key = header[0]
+                if current is not None and current[1] == key:
+                    current[4].extend(rows)
+                    continue
+                if current is not None:
+                    yield tuple(current)
+                    current = None
+                sk = partition_sort_key(key)
+                if lo is not None and sk <= lo:
+                    continue
+                if hi is not None and sk > hi:
+                    return
+                deletion = tuple(header[1]) if header[1] else None
+                current = [sk, key, deletion, [tuple(r) for r in header[2]], rows]
+            b += 1
+        if current is not None:
+            yield tuple(current)

@@ -1,0 +1,247 @@
+"""Table: one table's memtables and SSTables, and its reads.
+
+How this works. Writes go through the Engine (which logs them first) into `memtable`. A flush freezes the active
+memtable together with the commit log position it covers, writes it as an SSTable in the background, then installs
+the SSTable by rewriting the manifest. Reads merge the active memtable (copied under the engine's lock), memtables
+being flushed and every SSTable whose bounds and bloom filter admit the partition, by the one rule.
+
+A read with a LIMIT does not read whole partitions: it asks each source for a bounded number of rows, merges what is
+certainly complete (up to the nearest last row of a source that may have more) and asks again past it, doubling
+the batch, until it has LIMIT live rows or every source is exhausted.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from widecol.storage.manifest import Manifest
+from widecol.storage.memtable import Memtable, rows_of
+from widecol.storage.merge import live_row, merge_versions
+from widecol.storage.sstable.bloom import hashes
+from widecol.storage.sstable.format import COMPONENTS, component_name
+from widecol.storage.sstable.reader import SSTableReader
+from widecol.storage.token import MAX_TOKEN, partition_sort_key, token_bound
+
+if TYPE_CHECKING:
+    from widecol.storage.engine import Engine
+
+log = logging.getLogger(__name__)
+_SSTABLE_FILE = re.compile(r"^(\d+)-(Data\.db|Index\.db|Filter\.db|Statistics\.db|TOC\.txt)(\.tmp)?$")
+DEFAULT_OPTIONS = {"gc_grace_seconds": 864000}
+
+
+class Table:
+    def __init__(self, engine: Engine, table_id: str, directory: Path, manifest: Manifest) -> None:
+        self.engine = engine
+        self.table_id = table_id
+        self.directory = directory
+        self.manifest = manifest
+        self.memtable = Memtable()
+        self.flushing: list[tuple[Memtable, tuple[int, int]]] = []
+        self.sstables: dict[int, SSTableReader] = {}
+        self.compacting: set[int] = set()
+        self.epoch = 0  # bumped by truncate: background work started before it is discarded
+        self.dropped = False
+        self.flush_done = threading.Condition(engine.lock)
+
+    @classmethod
+    def open(cls, engine: Engine, table_id: str, directory: Path) -> Table:
+        """Open a table folder: load its manifest, delete files it does not list, open its SSTables."""
+        manifest = Manifest.load(directory)
+        live = set(manifest.generations)
+        for path in directory.iterdir():
+            m = _SSTABLE_FILE.match(path.name)
+            if (m and (m.group(3) or int(m.group(1)) not in live)) or path.name.endswith(".tmp"):
+                log.info("table %s: removing leftover %s", table_id, path.name)
+                path.unlink()
+        table = cls(engine, table_id, directory, manifest)
+        for generation in manifest.generations:
+            table.sstables[generation] = SSTableReader(directory, generation)
+        return table
+
+    @property
+    def gc_grace_seconds(self) -> int:
+        return int(self.manifest.options.get("gc_grace_seconds", DEFAULT_OPTIONS["gc_grace_seconds"]))
+
+    def check(self) -> None:
+        """Invariants of the table's on-disk state (for tests)."""
+        self.manifest.check()
+        assert sorted(self.sstables) == self.manifest.generations
+        for generation in self.manifest.generations:
+            for component in COMPONENTS:
+                assert (self.directory / component_name(generation, component)).exists()
+
+    # -- reads -------------------------------------------------------------------------------------------------------
+
+    def _sources(self, sk: bytes, key: bytes) -> tuple[list, list[Memtable]]:
+        with self.engine.lock:
+            active = self.memtable
+            frozen = [m for m, _ in self.flushing]
+            sstables = list(self.sstables.values())
+        h = hashes(key)
+        return [s for s in sstables if s.may_contain(h, sk)], [active, *frozen]
+
+    def read_raw(
+        self, key: bytes, start: bytes | None = None, end: bytes | None = None, reverse: bool = False,
+        limit: int | None = None,
+    ) -> tuple[tuple, bool]:
+        """Merged versions of partition KEY in [START, END) with tombstones: ((deletion, ranges, rows), complete).
+
+        With LIMIT, each source contributes at most LIMIT rows; `complete` is False if some source may hold more,
+        and rows past the returned `boundary` are then not final (see read()).
+        """
+        sk = partition_sort_key(key)
+        sstables, memtables = self._sources(sk, key)
+        versions = []
+        more: list[bytes] = []
+        for i, memtable in enumerate(memtables):
+            if i == 0:
+                with self.engine.lock:
+                    p = memtable.get(sk)
+                    version = None if p is None else (p.deletion, list(p.ranges), rows_of(p, start, end, reverse, limit))
+            else:
+                p = memtable.get(sk)
+                version = None if p is None else (p.deletion, list(p.ranges), rows_of(p, start, end, reverse, limit))
+            if version is not None:
+                versions.append(version)
+        for sstable in sstables:
+            version = sstable.partition(sk, key, start, end, reverse, limit)
+            if version is not None:
+                versions.append(version)
+        for _, _, rows in versions:
+            if limit is not None and len(rows) >= limit:
+                more.append(rows[-1][0])
+        boundary = None
+        if more:
+            boundary = max(more) if reverse else min(more)
+        return merge_versions(versions), boundary  # type: ignore[return-value]
+
+    def read(
+        self,
+        key: bytes,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+        now: int | None = None,
+    ) -> list[tuple[bytes, dict]]:
+        """Live rows (clustering, {column key: cell}) of partition KEY in [START, END), in clustering order
+        (reversed if REVERSE), at most LIMIT of them. Expired and deleted cells are absent; a row with no live cell
+        is absent."""
+        if now is None:
+            now = self.engine.now()
+        out: list[tuple[bytes, dict]] = []
+        batch = None if limit is None else max(8, limit + limit // 2)
+        while True:
+            raw, boundary = self.read_raw(key, start, end, reverse, batch)
+            rows = raw[2]
+            for ck in sorted(rows, reverse=reverse):
+                if boundary is not None and (ck < boundary if reverse else ck > boundary):
+                    break
+                cells = live_row(raw, ck, now)
+                if cells:
+                    out.append((ck, cells))
+                    if limit is not None and len(out) >= limit:
+                        return out
+            if boundary is None:
+                return out
+            if reverse:
+                end = boundary
+            else:
+                start = boundary + b"\x00"
+            assert batch is not None
+            batch *= 2
+
+    def scan(
+        self,
+        start_token: int | None = None,
+        end_token: int | None = None,
+        after_key: bytes | None = None,
+        now: int | None = None,
+    ) -> Iterator[tuple[bytes, list[tuple[bytes, dict]]]]:
+        """(key, live rows) of every partition with START_TOKEN < token <= END_TOKEN (None: unbounded), in token
+        order, starting after partition AFTER_KEY when given (for paging). Partitions with no live row are skipped.
+        """
+        if now is None:
+            now = self.engine.now()
+        for _sk, key, raw in self.scan_raw(start_token, end_token, after_key):
+            rows = []
+            for ck in sorted(raw[2]):
+                cells = live_row(raw, ck, now)
+                if cells:
+                    rows.append((ck, cells))
+            if rows:
+                yield key, rows
+
+    def scan_raw(
+        self, start_token: int | None = None, end_token: int | None = None, after_key: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes, tuple]]:
+        """(sort key, key, raw partition) in token order over the range, tombstones included."""
+        # Sort keys are an 8-byte token prefix then a non-empty key, so "token > T" is "sk > bound(T + 1)" and
+        # "token <= T" is "sk <= bound(T + 1)".
+        lo = hi = None
+        if start_token is not None:
+            if start_token >= MAX_TOKEN:
+                return
+            lo = token_bound(start_token + 1)
+        if end_token is not None and end_token < MAX_TOKEN:
+            hi = token_bound(end_token + 1)
+        if after_key is not None:
+            ask = partition_sort_key(after_key)
+            lo = ask if lo is None or ask > lo else lo
+        with self.engine.lock:
+            active = self.memtable
+            active_items = [
+                (sk, active.partitions[sk].key, _version_of(active.partitions[sk])) for sk in active.sort_keys(lo, hi)
+            ]
+            frozen = [m for m, _ in self.flushing]
+            sstables = list(self.sstables.values())
+        streams = [iter(active_items)]
+        for m in frozen:
+            streams.append(
+                (sk, m.partitions[sk].key, _version_of(m.partitions[sk])) for sk in m.sort_keys(lo, hi)
+            )
+        for s in sstables:
+            streams.append((sk, key, (d, r, rows)) for sk, key, d, r, rows in s.scan(lo, hi))
+        current_sk = None
+        current_key = b""
+        versions: list = []
+        for sk, key, version in heapq.merge(*streams, key=lambda item: item[0]):
+            if sk != current_sk:
+                if versions:
+                    yield current_sk, current_key, merge_versions(versions)  # type: ignore[misc]
+                current_sk, current_key, versions = sk, key, []
+            versions.append(version)
+        if versions:
+            yield current_sk, current_key, merge_versions(versions)  # type: ignore[misc]
+
+    def memtables_may_contain(self, sk: bytes) -> bool:
+        with self.engine.lock:
+            return self.memtable.may_contain(sk) or any(m.may_contain(sk) for m, _ in self.flushing)
+
+    # -- maintenance -------------------------------------------------------------------------------------------------
+
+    def sstable_files(self) -> list[Path]:
+        return [self.directory / component_name(g, c) for g in self.manifest.generations for c in COMPONENTS]
+
+    def disk_size(self) -> int:
+        return sum(s.size_on_disk for s in list(self.sstables.values()))
+
+    def remove_files(self, generations: list[int]) -> None:
+        for g in generations:
+            for c in COMPONENTS:
+                try:
+                    os.unlink(self.directory / component_name(g, c))
+                except FileNotFoundError:
+                    pass
+
+
+def _version_of(p) -> tuple:
+    return (p.deletion, list(p.ranges), rows_of(p, None, None, False))
