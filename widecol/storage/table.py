@@ -80,48 +80,46 @@ class Table:
 
     # -- reads -------------------------------------------------------------------------------------------------------
 
-    def _sources(self, sk: bytes, key: bytes) -> tuple[list, list[Memtable]]:
+    def _versions(
+        self, key: bytes, start: bytes | None, end: bytes | None, reverse: bool, limit: int | None
+    ) -> list[tuple]:
+        """Partition KEY's version in every source that has it: (deletion, ranges, rows in [START, END))."""
+        sk = partition_sort_key(key)
+        h = hashes(key)
+        versions = []
         with self.engine.lock:
-            active = self.memtable
+            p = self.memtable.partitions.get(sk)
+            if p is not None:
+                versions.append((p.deletion, list(p.ranges), rows_of(p, start, end, reverse, limit)))
             frozen = [m for m, _ in self.flushing]
             sstables = list(self.sstables.values())
-        h = hashes(key)
-        return [s for s in sstables if s.may_contain(h, sk)], [active, *frozen]
+        for memtable in frozen:
+            p = memtable.partitions.get(sk)
+            if p is not None:
+                versions.append((p.deletion, list(p.ranges), rows_of(p, start, end, reverse, limit)))
+        for sstable in sstables:
+            if sstable.may_contain(h, sk):
+                version = sstable.partition(sk, key, start, end, reverse, limit)
+                if version is not None:
+                    versions.append(version)
+        return versions
 
     def read_raw(
         self, key: bytes, start: bytes | None = None, end: bytes | None = None, reverse: bool = False,
         limit: int | None = None,
-    ) -> tuple[tuple, bool]:
-        """Merged versions of partition KEY in [START, END) with tombstones: ((deletion, ranges, rows), complete).
+    ) -> tuple[tuple, bytes | None]:
+        """Partition KEY's versions in [START, END) merged by the one rule, tombstones kept, and a boundary.
 
-        With LIMIT, each source contributes at most LIMIT rows; `complete` is False if some source may hold more,
-        and rows past the returned `boundary` are then not final (see read()).
+        With LIMIT, each source contributes at most LIMIT rows. The boundary is None when every row in the range
+        is in the result; otherwise rows beyond it (after it in the read's direction) may be incomplete.
         """
-        sk = partition_sort_key(key)
-        sstables, memtables = self._sources(sk, key)
-        versions = []
-        more: list[bytes] = []
-        for i, memtable in enumerate(memtables):
-            if i == 0:
-                with self.engine.lock:
-                    p = memtable.get(sk)
-                    version = None if p is None else (p.deletion, list(p.ranges), rows_of(p, start, end, reverse, limit))
-            else:
-                p = memtable.get(sk)
-                version = None if p is None else (p.deletion, list(p.ranges), rows_of(p, start, end, reverse, limit))
-            if version is not None:
-                versions.append(version)
-        for sstable in sstables:
-            version = sstable.partition(sk, key, start, end, reverse, limit)
-            if version is not None:
-                versions.append(version)
-        for _, _, rows in versions:
-            if limit is not None and len(rows) >= limit:
-                more.append(rows[-1][0])
+        versions = self._versions(key, start, end, reverse, limit)
         boundary = None
-        if more:
-            boundary = max(more) if reverse else min(more)
-        return merge_versions(versions), boundary  # type: ignore[return-value]
+        if limit is not None:
+            more = [rows[-1][0] for _, _, rows in versions if len(rows) >= limit]
+            if more:
+                boundary = max(more) if reverse else min(more)
+        return merge_versions(versions), boundary
 
     def read(
         self,
@@ -137,6 +135,13 @@ class Table:
         is absent."""
         if now is None:
             now = self.engine.now()
+        if limit is None:
+            versions = self._versions(key, start, end, reverse, None)
+            if not versions:
+                return []
+            raw = merge_versions(versions)
+            live = ((ck, live_row(raw, ck, now)) for ck in sorted(raw[2], reverse=reverse))
+            return [(ck, cells) for ck, cells in live if cells]
         out: list[tuple[bytes, dict]] = []
         batch = None if limit is None else max(8, limit + limit // 2)
         while True:

@@ -1,7 +1,8 @@
 """The SSTable layout, shared by writer.py and reader.py. docs/formats.md describes the bytes.
 
 An SSTable of generation G in a table's folder is five files:
-  G-Data.db        header (magic, version) then blocks: [u32 length][u32 crc32(payload)][payload]
+  G-Data.db        header (magic, version) then blocks: [u32 length][u32 crc32(payload)][payload], a payload
+                   being [u32 n][directory: n bytes of msgpack [[key, ...], [end, ...]]][fragments]
   G-Index.db       one entry per block (first sort key, first clustering, last sort key, offset) + crc32
   G-Filter.db      bloom filter over partition keys + crc32
   G-Statistics.db  timestamps, tokens, counts + crc32
@@ -19,10 +20,11 @@ import msgpack
 from widecol.errors import Corruption
 
 DATA_MAGIC = b"WCSSTDAT"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DATA_HEADER = struct.Struct(">8sI")  # magic, version
 BLOCK_HEADER = struct.Struct(">II")  # payload length, crc32(payload)
-BLOCK_TARGET = 1024  # payload bytes after which a block is closed
+BLOCK_DIRECTORY = struct.Struct(">I")  # length of the block's directory: [[key, ...], [end offset, ...]]
+BLOCK_TARGET = 4096  # payload bytes after which a block is closed
 COMPONENTS = ("Data.db", "Index.db", "Filter.db", "Statistics.db", "TOC.txt")
 TRAILER = struct.Struct(">I")
 

@@ -11,6 +11,7 @@ thread-safe and survive the file being unlinked by a compaction while a read is 
 from __future__ import annotations
 
 import os
+import struct
 import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from widecol.errors import Corruption
 from widecol.storage.cells import cells_from_wire
 from widecol.storage.sstable.bloom import BloomFilter
 from widecol.storage.sstable.format import (
+    BLOCK_DIRECTORY,
     BLOCK_HEADER,
     COMPONENTS,
     DATA_HEADER,
@@ -79,8 +81,8 @@ class SSTableReader:
     def __len__(self) -> int:
         return len(self.offsets)
 
-    def read_block(self, i: int) -> list:
-        """The decoded items of block I: fragment headers [key, deletion, ranges, nrows] each followed by rows."""
+    def read_block(self, i: int) -> tuple[list[bytes], list[int], memoryview, int]:
+        """Block I, checked: (fragment keys, fragment end offsets, fragment bytes, file offset)."""
         offset = self.offsets[i]
         end = self.offsets[i + 1] if i + 1 < len(self.offsets) else self.data_end
         data = os.pread(self._fd, end - offset, offset)
@@ -93,12 +95,30 @@ class SSTableReader:
         if zlib.crc32(payload) != crc:
             raise Corruption(self.data_path, offset, "block checksum mismatch")
         try:
-            items = msgpack.unpackb(payload)
-        except (ValueError, msgpack.UnpackException) as e:
-            raise Corruption(self.data_path, offset, f"block undecodable: {e}") from None
-        if not isinstance(items, list):
-            raise Corruption(self.data_path, offset, "block is not a list")
-        return items
+            (size,) = BLOCK_DIRECTORY.unpack_from(payload)
+            keys, ends = msgpack.unpackb(payload[BLOCK_DIRECTORY.size : BLOCK_DIRECTORY.size + size])
+        except (ValueError, TypeError, struct.error, msgpack.UnpackException) as e:
+            raise Corruption(self.data_path, offset, f"block directory undecodable: {e}") from None
+        return keys, ends, payload[BLOCK_DIRECTORY.size + size :], offset
+
+    def _fragment(self, block: tuple, index: int) -> PartitionData:
+        keys, ends, body, offset = block
+        try:
+            deletion, ranges, rows = msgpack.unpackb(body[ends[index - 1] if index else 0 : ends[index]])
+        except (ValueError, TypeError, msgpack.UnpackException) as e:
+            raise Corruption(self.data_path, offset, f"fragment {index} undecodable: {e}") from None
+        return (
+            tuple(deletion) if deletion else None,
+            [tuple(r) for r in ranges],
+            [(r[0], tuple(r[1]) if r[1] else None, cells_from_wire(r[2])) for r in rows],
+        )
+
+    def _find(self, block: tuple, key: bytes) -> PartitionData | None:
+        try:
+            index = block[0].index(key)
+        except ValueError:
+            return None
+        return self._fragment(block, index)
 
     def _blocks_of(self, sk: bytes) -> tuple[int, int]:
         i = bisect_left(self.last_sks, sk)
@@ -127,7 +147,7 @@ class SSTableReader:
         i, j = self._blocks_of(sk)
         if i >= j:
             return None
-        head = self._fragments(self.read_block(i), key)
+        head = self._find(self.read_block(i), key)
         if head is None:
             return None
         deletion, ranges, first_rows = head
@@ -145,7 +165,7 @@ class SSTableReader:
             if b == i:
                 rows = first_rows
             else:
-                frag = self._fragments(self.read_block(b), key)
+                frag = self._find(self.read_block(b), key)
                 rows = frag[2] if frag else []
             for row in reversed(rows) if reverse else rows:
                 ck = row[0]
@@ -155,24 +175,6 @@ class SSTableReader:
                         return deletion, ranges, out
         return deletion, ranges, out
 
-    @staticmethod
-    def _fragments(items: list, key: bytes) -> PartitionData | None:
-        """Partition KEY's fragment in a decoded block, or None."""
-        n = len(items)
-        i = 0
-        while i < n:
-            header = items[i]
-            count = header[3]
-            if header[0] == key:
-                deletion = tuple(header[1]) if header[1] else None
-                ranges = [tuple(r) for r in header[2]]
-                rows = [
-                    (r[0], tuple(r[1]) if r[1] else None, cells_from_wire(r[2])) for r in items[i + 1 : i + 1 + count]
-                ]
-                return deletion, ranges, rows
-            i += 1 + count
-        return None
-
     def scan(self, lo: bytes | None = None, hi: bytes | None = None) -> Iterator[tuple]:
         """(sk, key, deletion, ranges, rows) of every partition with LO < sk <= HI, in order."""
         b = 0 if lo is None else bisect_right(self.last_sks, lo)
@@ -180,19 +182,10 @@ class SSTableReader:
         while b < len(self.offsets):
             if hi is not None and self.first_sks[b] > hi:
                 break
-            items = self.read_block(b)
-            i = 0
-            n = len(items)
-            while i < n:
-                header = items[i]
-                count = header[3]
-                rows = [
-                    (r[0], tuple(r[1]) if r[1] else None, cells_from_wire(r[2])) for r in items[i + 1 : i + 1 + count]
-                ]
-                i += 1 + count
-                key = header[0]
+            block = self.read_block(b)
+            for index, key in enumerate(block[0]):
                 if current is not None and current[1] == key:
-                    current[4].extend(rows)
+                    current[4].extend(self._fragment(block, index)[2])
                     continue
                 if current is not None:
                     yield tuple(current)
@@ -202,8 +195,8 @@ class SSTableReader:
                     continue
                 if hi is not None and sk > hi:
                     return
-                deletion = tuple(header[1]) if header[1] else None
-                current = [sk, key, deletion, [tuple(r) for r in header[2]], rows]
+                deletion, ranges, rows = self._fragment(block, index)
+                current = [sk, key, deletion, ranges, rows]
             b += 1
         if current is not None:
             yield tuple(current)
