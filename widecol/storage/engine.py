@@ -102,6 +102,10 @@ def validate(m: Mutation) -> None:
         raise InvalidRequest(f"malformed mutation for table {m.table_id}")
 
 
+def _range_order(r: tuple) -> tuple:
+    return (r[0] is not None, r[0] or b"")
+
+
 def _is_deletion(d: Any) -> bool:
     return len(d) == 2 and type(d[0]) is int and type(d[1]) is int
 
@@ -363,11 +367,12 @@ class Engine:
         try:
             for sk, p in memtable.items():
                 rows = p.rows
-                ordered = p.order if p.order is not None else sorted(rows)
-                writer.add_partition(
-                    sk, p.key, p.deletion, sorted(p.ranges, key=lambda r: (r[0] is not None, r[0] or b"")),
-                    ((ck, rows[ck][0], rows[ck][1]) for ck in ordered),
-                )
+                if p.order is not None:
+                    row_list = [(ck, rows[ck][0], rows[ck][1]) for ck in p.order]
+                else:
+                    row_list = [(ck, row[0], row[1]) for ck, row in sorted(rows.items())]
+                ranges = sorted(p.ranges, key=_range_order) if p.ranges else p.ranges
+                writer.add_partition(sk, p.key, p.deletion, ranges, row_list)
             writer.finish()
         except BaseException:
             writer.abort()

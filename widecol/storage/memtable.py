@@ -133,7 +133,7 @@ class Memtable:
     def items(self) -> Iterator[tuple[bytes, MemPartition]]:
         """(sort key, partition) in order. The memtable must not change meanwhile (it is frozen when flushed)."""
         partitions = self.partitions
-        return ((sk, partitions[sk]) for sk in self._ordered())
+        return ((sk, partitions[sk]) for sk in sorted(partitions))
 
 
 def rows_of(

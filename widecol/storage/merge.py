@@ -52,7 +52,7 @@ def live_row(raw: RawPartition, ck: bytes, now: int) -> dict:
     return shadow_row(_deletion_ts(deletion, rowdel, ck, ranges), cells, now)
 
 
-def purge(raw: RawPartition, now: int, purge_before: int | None) -> tuple:
+def purge(raw: RawPartition, now: int, purge_before: int | None) -> tuple | None:
     """What compaction writes for RAW: shadowed data dropped, expired cells turned into tombstones, and tombstones
     whose local deletion time is before PURGE_BEFORE dropped (None: keep every tombstone). Returns (deletion,
     ranges, rows list sorted by clustering), or None when nothing is left."""

@@ -97,9 +97,10 @@ class Table:
             p = memtable.partitions.get(sk)
             if p is not None:
                 versions.append((p.deletion, list(p.ranges), rows_of(p, start, end, reverse, limit)))
+        whole = start is None and end is None and limit is None and not reverse
         for sstable in sstables:
             if sstable.may_contain(h, sk):
-                version = sstable.partition(sk, key, start, end, reverse, limit)
+                version = sstable.get(sk, key) if whole else sstable.partition(sk, key, start, end, reverse, limit)
                 if version is not None:
                     versions.append(version)
         return versions

@@ -36,22 +36,27 @@ class BloomFilter:
         return cls(m, k, bytearray((m + 7) // 8))
 
     def add(self, h: tuple[int, int]) -> None:
-        h1, h2 = h
         m = self.m
-        bits = self.bits
-        for i in range(self.k):
-            b = (h1 + i * h2) % m
-            bits[b >> 3] |= 1 << (b & 7)
-
-    def may_contain(self, h: tuple[int, int]) -> bool:
-        h1, h2 = h
-        m = self.m
+        b = h[0] % m  # reduce once: the probes then stay small ints, which Python adds and compares fast
+        step = h[1] % m
         bits = self.bits
         for _ in range(self.k):
-            b = h1 % m
+            bits[b >> 3] |= 1 << (b & 7)
+            b += step
+            if b >= m:
+                b -= m
+
+    def may_contain(self, h: tuple[int, int]) -> bool:
+        m = self.m
+        b = h[0] % m
+        step = h[1] % m
+        bits = self.bits
+        for _ in range(self.k):
             if not bits[b >> 3] & (1 << (b & 7)):
                 return False
-            h1 += h2
+            b += step
+            if b >= m:
+                b -= m
         return True
 
     def to_bytes(self) -> bytes:

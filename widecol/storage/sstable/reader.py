@@ -44,7 +44,13 @@ class SSTableReader:
         self.generation = generation
         self.data_path = str(directory / component_name(generation, "Data.db"))
         index = self._component("Index.db")
-        self.first_sks, self.first_cks, self.last_sks, self.offsets, self.data_end = index  # type: ignore[misc]
+        if not isinstance(index, list) or len(index) != 5:
+            raise Corruption(str(directory / component_name(generation, "Index.db")), 0, "index is not a 5-list")
+        self.first_sks: list[bytes] = index[0]
+        self.first_cks: list[bytes] = index[1]
+        self.last_sks: list[bytes] = index[2]
+        self.offsets: list[int] = index[3]
+        self.data_end: int = index[4]
         self.first_keys = list(zip(self.first_sks, self.first_cks, strict=True))
         self.bloom = BloomFilter.from_bytes(self._component("Filter.db"))  # type: ignore[arg-type]
         self.stats: dict = self._component("Statistics.db")  # type: ignore[assignment]
@@ -130,6 +136,16 @@ class SSTableReader:
     def may_contain(self, h: tuple[int, int], sk: bytes) -> bool:
         """False if this SSTable certainly has no partition SK (whose bloom hashes are H)."""
         return bool(self.offsets) and self.first_sks[0] <= sk <= self.last_sks[-1] and self.bloom.may_contain(h)
+
+    def get(self, sk: bytes, key: bytes) -> PartitionData | None:
+        """The whole partition KEY (sort key SK), or None: partition() without bounds, with a one-block fast path."""
+        i = bisect_left(self.last_sks, sk)
+        first_sks = self.first_sks
+        if i == len(first_sks) or first_sks[i] > sk:
+            return None
+        if i + 1 < len(first_sks) and first_sks[i + 1] <= sk:
+            return self.partition(sk, key)
+        return self._find(self.read_block(i), key)
 
     def partition(
         self,
