@@ -247,3 +247,26 @@ def test_scan_by_token_range_and_paging(open_engine):
     assert [k for k, _ in table.scan(start_token=mid)] == ordered[51:]
     assert [k for k, _ in table.scan(end_token=mid)] == ordered[:51]
     assert [k for k, _ in table.scan(after_key=ordered[120])] == ordered[121:]
+
+
+def test_compaction_copies_untouched_partitions_and_merges_the_rest(open_engine):
+    engine = open_engine()
+    engine.create_table(T)
+    for gen in range(4):
+        for i in range(200):
+            put(engine, b"g%d-k%d" % (gen, i), b"v%d" % i, ts=1)  # disjoint keys: copied as packed bytes
+        put(engine, b"shared", b"gen%d" % gen, ts=gen + 1)  # in every input: merged
+        engine.flush()
+    put(engine, b"wide", b"x" * 3000, ck=b"a")
+    for c in range(20):
+        put(engine, b"wide", b"y" * 300, ck=b"b%02d" % c)  # spans several blocks
+    engine.flush()
+    engine.compact(T)
+    table = engine.table(T)
+    (sstable,) = table.sstables.values()
+    assert sstable.stats["partitions"] == 802
+    assert sstable.stats["cells"] == 800 + 1 + 21
+    assert all(value(engine, b"g%d-k%d" % (g, i)) == b"v%d" % i for g in range(4) for i in range(0, 200, 13))
+    assert value(engine, b"shared") == b"gen3"
+    assert len(table.read(b"wide")) == 21
+    table.check()

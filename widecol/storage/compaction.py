@@ -117,33 +117,38 @@ def _merge_into(
     now: int,
     purge_before: int,
 ) -> int:
-    streams = [s.scan() for s in inputs]
+    """Merge the inputs' partitions into WRITER; returns how many partitions were written.
+
+    A partition found in a single fragment of a single clean input (no tombstone, no TTL in that SSTable) needs no
+    merging, so its packed bytes are copied as they are; every other partition is decoded, reconciled and purged.
+    """
+    streams = [((sk, key, blob, b, block, s) for sk, key, b, blob, block in s.fragments()) for s in inputs]
     written = 0
-    current_sk = None
-    current_key = b""
-    versions: list = []
+    engine = table.engine
+    group: list[tuple] = []
 
     def emit() -> None:
         nonlocal written
-        raw = merge_versions(versions)
-        h = hashes(current_key)
-        assert current_sk is not None
-        overlapping = any(o.may_contain(h, current_sk) for o in others) or table.memtables_may_contain(current_sk)
+        sk, key, blob, _, _, source = group[0]
+        if len(group) == 1 and source.clean:
+            writer.add_packed(sk, key, blob)
+            written += 1
+            return
+        raw = merge_versions(g[5].decode_fragment(g[2], g[4]) for g in group)
+        overlapping = any(o.may_contain(hashes(key), sk) for o in others) or table.memtables_may_contain(sk)
         result = purge(raw, now, None if overlapping else purge_before)
         if result is not None:
             deletion, ranges, rows = result
-            writer.add_partition(current_sk, current_key, deletion, ranges, rows)
+            writer.add_partition(sk, key, deletion, ranges, rows)
             written += 1
 
-    engine = table.engine
-    for sk, key, deletion, ranges, rows in heapq.merge(*streams, key=lambda item: item[0]):
-        if sk != current_sk:
-            if versions:
-                emit()
-                if written % 1024 == 0 and engine.closing:
-                    raise Interrupted
-            current_sk, current_key, versions = sk, key, []
-        versions.append((deletion, ranges, rows))
-    if versions:
+    for item in heapq.merge(*streams, key=lambda item: item[0]):
+        if group and item[0] != group[0][0]:
+            emit()
+            group = []
+            if written % 1024 == 0 and engine.closing:
+                raise Interrupted
+        group.append(item)
+    if group:
         emit()
     return written

@@ -191,6 +191,33 @@ class SSTableReader:
                         return deletion, ranges, out
         return deletion, ranges, out
 
+    def fragments(self) -> Iterator[tuple[bytes, bytes, int, bytes, tuple]]:
+        """Every fragment in file order: (sort key, key, block number, packed bytes, block). A partition's fragments
+        are consecutive; compaction copies the bytes of a partition that needs no merging."""
+        for b in range(len(self.offsets)):
+            block = self.read_block(b)
+            keys, ends, body, _ = block
+            start = 0
+            for key, end in zip(keys, ends, strict=True):
+                yield partition_sort_key(key), key, b, bytes(body[start:end]), block
+                start = end
+
+    def decode_fragment(self, blob: bytes, block: tuple) -> PartitionData:
+        try:
+            deletion, ranges, rows = msgpack.unpackb(blob)
+        except (ValueError, TypeError, msgpack.UnpackException) as e:
+            raise Corruption(self.data_path, block[3], f"fragment undecodable: {e}") from None
+        return (
+            tuple(deletion) if deletion else None,
+            [tuple(r) for r in ranges],
+            [(r[0], tuple(r[1]) if r[1] else None, cells_from_wire(r[2])) for r in rows],
+        )
+
+    @property
+    def clean(self) -> bool:
+        """True if no partition here needs purging or expiry: no tombstone and no TTL cell."""
+        return self.stats.get("tombstones", 1) == 0 and self.stats.get("ttl_cells", 1) == 0
+
     def scan(self, lo: bytes | None = None, hi: bytes | None = None) -> Iterator[tuple]:
         """(sk, key, deletion, ranges, rows) of every partition with LO < sk <= HI, in order."""
         b = 0 if lo is None else bisect_right(self.last_sks, lo)

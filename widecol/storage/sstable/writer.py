@@ -55,7 +55,7 @@ class SSTableWriter:
         self.first_cks: list[bytes] = []
         self.last_sks: list[bytes] = []
         self.offsets: list[int] = []
-        self._partitions = self._rows = self._cells = self._tombstones = 0
+        self._partitions = self._rows = self._cells = self._tombstones = self._ttl_cells = 0
         self._min_ts = _NO_TS
         self._max_ts = -_NO_TS
         self._max_ldt = 0
@@ -105,6 +105,8 @@ class SSTableWriter:
                     tombstones += 1
                 else:
                     size += len(value)
+                    if ttl:
+                        self._ttl_cells += 1
                 size += len(colkey) + 14
                 wire.append([colkey, ts, value, ldt, ttl])
             cells_count += len(wire)
@@ -126,15 +128,44 @@ class SSTableWriter:
         if self._bytes >= BLOCK_TARGET:
             self._close_block()
 
-    def _add_fragment(self, sk: bytes, key: bytes, fragment: list, first_ck: bytes | None) -> None:
-        blob = self._packer.pack(fragment)
+    def add_packed(self, sk: bytes, key: bytes, blob: bytes) -> None:
+        """Append a whole partition given as one packed fragment (copied from another SSTable by compaction).
+        Only for data with no tombstone and no TTL: its statistics are taken from the decoded rows."""
+        self._partitions += 1
+        self._bloom.add(hashes(key))
+        if self._min_sk is None:
+            self._min_sk = sk
+        _deletion, _ranges, rows = msgpack.unpackb(blob)
+        min_ts, max_ts, cells = self._min_ts, self._max_ts, 0
+        for row in rows:
+            for cell in row[2]:
+                ts = cell[1]
+                if ts < min_ts:
+                    min_ts = ts
+                if ts > max_ts:
+                    max_ts = ts
+            cells += len(row[2])
+        self._min_ts, self._max_ts = min_ts, max_ts
+        self._cells += cells
+        self._add_fragment(sk, key, None, rows[0][0] if rows else b"", blob, len(rows))
+        if self._bytes >= BLOCK_TARGET:
+            self._close_block()
+
+    def _add_fragment(
+        self, sk: bytes, key: bytes, fragment: list | None, first_ck: bytes | None, blob: bytes | None = None,
+        rows: int = 0,
+    ) -> None:
+        if blob is None:
+            assert fragment is not None
+            blob = self._packer.pack(fragment)
+            rows = len(fragment[2])
         if not self._keys:
             self._first = (sk, first_ck if first_ck is not None else b"")
         self._keys.append(key)
         self._blobs.append(blob)
         self._bytes += len(blob)
         self._ends.append(self._bytes)
-        self._rows += len(fragment[2])
+        self._rows += rows
         self._last_sk = sk
 
     def _close_block(self) -> None:
@@ -161,6 +192,7 @@ class SSTableWriter:
             "rows": self._rows,
             "cells": self._cells,
             "tombstones": self._tombstones,
+            "ttl_cells": self._ttl_cells,
             "min_timestamp": None if self._partitions == 0 or self._min_ts == _NO_TS else self._min_ts,
             "max_timestamp": None if self._partitions == 0 or self._max_ts == -_NO_TS else self._max_ts,
             "max_ldt": self._max_ldt,
