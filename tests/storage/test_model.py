@@ -11,10 +11,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from tests.conftest import FakeClock
 from widecol.storage.engine import Engine, EngineOptions
 from widecol.storage.mutation import Mutation
-
-from .conftest import FakeClock
 
 KEYS = [b"k0", b"k1", b"k2"]
 CKS = [b"c0", b"c1", b"c2", b"c3"]
