@@ -11,19 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-try:
-    from widecol.schema.literals import CollectionLiteral, Literal
-except ImportError:  # pragma: no cover - the literals module is written by another helper
-
-    @dataclass(frozen=True)
-    class Literal:  # type: ignore[no-redef]
-        kind: str
-        text: str
-
-    @dataclass(frozen=True)
-    class CollectionLiteral:  # type: ignore[no-redef]
-        kind: str
-        items: list
+from widecol.schema.literals import CollectionLiteral, Literal
 
 
 __all__ = ["Literal", "CollectionLiteral"]
