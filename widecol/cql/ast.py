@@ -13,7 +13,6 @@ from typing import Any
 
 from widecol.schema.literals import CollectionLiteral, Literal
 
-
 __all__ = ["Literal", "CollectionLiteral"]
 
 
