@@ -98,6 +98,7 @@ def compact(table: Table, inputs: Sequence[SSTableReader]) -> int | None:
                 table.sstables[generation] = SSTableReader(table.directory, generation)
             for g in input_gens:
                 del table.sstables[g]
+            table.refresh_view()
         table.remove_files(sorted(input_gens))
         log.info(
             "table %s: compacted %d sstables (%s) into %s", table.table_id, len(inputs), sorted(input_gens),

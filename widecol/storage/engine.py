@@ -268,6 +268,7 @@ class Engine:
             table.manifest.replay_position = position
             table.manifest.save(table.directory)
             table.sstables.clear()
+            table.refresh_view()
             self.flushed.notify_all()
         table.remove_files(generations)
         self.commitlog.mark_clean(table_id, position)
@@ -329,6 +330,7 @@ class Engine:
         memtable = table.memtable
         table.memtable = Memtable()
         table.flushing.append((memtable, position))
+        table.refresh_view()
         self._frozen_bytes += memtable.size
         self._flush_queue.put((table, memtable, position, table.epoch))
 
@@ -390,6 +392,7 @@ class Engine:
             if current:
                 table.flushing = [(m, p) for m, p in table.flushing if m is not memtable]
                 self._frozen_bytes -= memtable.size
+            table.refresh_view()
             self.flushed.notify_all()
         if not table.dropped and table.epoch == epoch and self.commitlog._active is not None:
             self.commitlog.mark_clean(table.table_id, position)

@@ -50,6 +50,9 @@ class Table:
         self.epoch = 0  # bumped by truncate: background work started before it is discarded
         self.dropped = False
         self.flush_done = threading.Condition(engine.lock)
+        # What a read consults besides the active memtable: (frozen memtables, SSTables). Replaced, never mutated,
+        # under the engine lock by refresh_view() after every change, so reads take it without the lock.
+        self.view: tuple[tuple[Memtable, ...], tuple[SSTableReader, ...]] = ((), ())
 
     @classmethod
     def open(cls, engine: Engine, table_id: str, directory: Path) -> Table:
@@ -64,7 +67,12 @@ class Table:
         table = cls(engine, table_id, directory, manifest)
         for generation in manifest.generations:
             table.sstables[generation] = SSTableReader(directory, generation)
+        table.refresh_view()
         return table
+
+    def refresh_view(self) -> None:
+        """Publish the current frozen memtables and SSTables to readers. Call with the engine lock held."""
+        self.view = (tuple(m for m, _ in self.flushing), tuple(self.sstables.values()))
 
     @property
     def gc_grace_seconds(self) -> int:
@@ -87,12 +95,14 @@ class Table:
         sk = partition_sort_key(key)
         h = hashes(key)
         versions = []
-        with self.engine.lock:
-            p = self.memtable.partitions.get(sk)
-            if p is not None:
+        # The active memtable first, the view second: a memtable switched in between is then read twice (harmless
+        # under the merge rule), never missed.
+        active = self.memtable
+        if sk in active.partitions:
+            with self.engine.lock:  # a writer thread may be changing the partition
+                p = active.partitions[sk]
                 versions.append((p.deletion, list(p.ranges), rows_of(p, start, end, reverse, limit)))
-            frozen = [m for m, _ in self.flushing]
-            sstables = list(self.sstables.values())
+        frozen, sstables = self.view
         for memtable in frozen:
             p = memtable.partitions.get(sk)
             if p is not None:
