@@ -104,9 +104,9 @@ class Table:
                 versions.append((p.deletion, list(p.ranges), rows_of(p, start, end, reverse, limit)))
         frozen, sstables = self.view
         for memtable in frozen:
-            p = memtable.partitions.get(sk)
-            if p is not None:
-                versions.append((p.deletion, list(p.ranges), rows_of(p, start, end, reverse, limit)))
+            fp = memtable.partitions.get(sk)
+            if fp is not None:
+                versions.append((fp.deletion, list(fp.ranges), rows_of(fp, start, end, reverse, limit)))
         whole = start is None and end is None and limit is None and not reverse
         for sstable in sstables:
             if sstable.may_contain(h, sk):
