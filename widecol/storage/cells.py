@@ -29,13 +29,8 @@ ROW_MARKER = b""
 COMPLEX_SEP = b"\x00"
 
 
-def live_cell(timestamp: int, value: bytes, now: int = 0, ttl: int = 0) -> Cell:
-    """A live cell written at local time NOW (seconds); with a TTL it expires at now + ttl."""
-    return (timestamp, value, now + ttl if ttl else 0, ttl)
 
 
-def tombstone(timestamp: int, now: int) -> Cell:
-    return (timestamp, None, now, 0)
 
 
 def reconcile(a: Cell, b: Cell) -> Cell:
@@ -58,13 +53,8 @@ def newer_deletion(a: Deletion | None, b: Deletion | None) -> Deletion | None:
     return a if tuple(a) >= tuple(b) else b
 
 
-def is_live(cell: Cell, now: int) -> bool:
-    """True if CELL holds a value at local time NOW (not a tombstone, not expired)."""
-    return cell[1] is not None and (cell[3] == 0 or cell[2] > now)
 
 
-def is_expired(cell: Cell, now: int) -> bool:
-    return cell[1] is not None and cell[3] != 0 and cell[2] <= now
 
 
 def range_deletion_at(ck: bytes, ranges: Iterable[RangeTombstone]) -> int | None:
@@ -131,9 +121,6 @@ def shadow_row(rowdel_ts: int | None, cells: dict, now: int, purge_before: int |
     return out
 
 
-def wire_cells(cells: dict) -> list:
-    """Cells as the sorted list of [colkey, ts, value, ldt, ttl] used on disk and on the wire."""
-    return [[k, c[0], c[1], c[2], c[3]] for k, c in sorted(cells.items())]
 
 
 def cells_from_wire(items: Iterable[Any]) -> dict:

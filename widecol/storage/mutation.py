@@ -102,8 +102,6 @@ class Mutation:
             raise ValueError("malformed mutation")
         return cls(table_id, key, deletion, ranges, rows)
 
-    def cell_count(self) -> int:
-        return sum(len(r[2]) for r in self.rows)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Mutation) and self.to_wire() == other.to_wire()

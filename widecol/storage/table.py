@@ -16,7 +16,6 @@ import heapq
 import logging
 import os
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,7 +48,6 @@ class Table:
         self.compacting: set[int] = set()
         self.epoch = 0  # bumped by truncate: background work started before it is discarded
         self.dropped = False
-        self.flush_done = threading.Condition(engine.lock)
         # What a read consults besides the active memtable: (frozen memtables, SSTables). Replaced, never mutated,
         # under the engine lock by refresh_view() after every change, so reads take it without the lock.
         self.view: tuple[tuple[Memtable, ...], tuple[SSTableReader, ...]] = ((), ())
@@ -244,8 +242,6 @@ class Table:
 
     # -- maintenance -------------------------------------------------------------------------------------------------
 
-    def sstable_files(self) -> list[Path]:
-        return [self.directory / component_name(g, c) for g in self.manifest.generations for c in COMPONENTS]
 
     def disk_size(self) -> int:
         return sum(s.size_on_disk for s in list(self.sstables.values()))
