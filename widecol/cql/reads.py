@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from widecol.cql import ast
+from widecol.cql.casts import cast_function
 from widecol.cql.json_rows import row_json
 from widecol.cql.terms import (
     BIGINT,
@@ -371,7 +372,19 @@ def _selector(info: TableInfo, expr: Any, distinct: bool) -> tuple[str, Any, Any
             return (f"system.token({', '.join(names)})", BIGINT,
                     lambda row, n: token(row[0]) if row else None, False)
         raise InvalidRequest(f"Unknown function '{fn}'")
-    raise InvalidRequest("Only columns, COUNT, WRITETIME, TTL and token() selectors are supported yet")
+    if isinstance(expr, ast.Cast):
+        label, source, get, counting = _selector(info, expr.value, distinct)
+        if counting:
+            raise InvalidRequest("CAST of an aggregate is not supported yet")
+        target = parse_type(expr.type)
+        convert = cast_function(source.cql_name, target.cql_name)
+
+        def cast(row: tuple | None, n: int) -> Any:
+            value = get(row, n)
+            return None if value is None else convert(value)
+
+        return f"cast({label} as {target.cql_name})", target, cast, False
+    raise InvalidRequest("Only columns, COUNT, WRITETIME, TTL, token() and CAST selectors are supported yet")
 
 
 def _cell(row: tuple | None, name: str, index: int) -> Any:
