@@ -157,6 +157,7 @@ class CreateTable(Statement):
     if_not_exists: bool = False
     compact_storage: bool = False
     bind_markers: tuple = ()
+    primary_key_definitions: int = 1  # how many PRIMARY KEY clauses the text had (exactly one is valid)
 
 
 @dataclass(frozen=True)

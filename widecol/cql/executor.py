@@ -257,6 +257,8 @@ def _create_table(ex: Executor, stmt: ast.CreateTable, session: str | None) -> R
         if stmt.if_not_exists:
             return Void()
         raise AlreadyExists(ks, stmt.table)
+    if stmt.primary_key_definitions > 1:
+        raise InvalidRequest("Multiple PRIMARY KEYs specified (exactly one required)")
     if stmt.compact_storage:
         raise InvalidRequest("COMPACT STORAGE tables are not supported")
     declared = {}

@@ -90,11 +90,13 @@ class DdlMixin:
         columns: list[ast.ColumnDef] = []
         partition: tuple[str, ...] = ()
         clustering: tuple[str, ...] = ()
+        definitions = 0
         while True:
             if self.at_kw("primary"):
                 self.advance()
                 self.expect_kw("key")
                 partition, clustering = self.primary_key()
+                definitions += 1
             else:
                 name = self.ident()
                 type_text = self.cql_type()
@@ -103,6 +105,7 @@ class DdlMixin:
                 if self.accept_kw("primary"):
                     self.expect_kw("key")
                     partition, clustering = (name,), ()
+                    definitions += 1
             if not self.accept_op(","):
                 break
             if self.at_op(")"):
@@ -135,7 +138,7 @@ class DdlMixin:
                 if not self.accept_kw("and"):
                     break
         return ast.CreateTable(ks, table, tuple(columns), partition, clustering, tuple(order), options, ine,
-                               compact)
+                               compact, primary_key_definitions=definitions)
 
     def primary_key(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         self.expect_op("(")

@@ -1,4 +1,4 @@
-"""CAST in SELECT: numbers to numbers with Java's narrowing, anything to text, time types among themselves."""
+"""CAST in SELECT (numbers with Java's narrowing, anything to text, time types) and CREATE TABLE checks."""
 
 import datetime
 import decimal
@@ -47,3 +47,8 @@ def test_timestamp_casts_to_date(ex):
 def test_unsupported_cast_is_invalid(ex):
     with pytest.raises(InvalidRequest, match="boolean cannot be cast to int"):
         ex.execute("SELECT CAST(ok AS int) FROM ks.t WHERE k = 1")
+
+
+def test_two_primary_key_definitions_are_refused(ex):
+    with pytest.raises(InvalidRequest, match="Multiple PRIMARY KEYs specified"):
+        ex.execute("CREATE TABLE ks.u (a int PRIMARY KEY, b int, PRIMARY KEY (a))")
