@@ -22,7 +22,6 @@ class StorageConfig:
     commitlog_sync_period_ms: int = 1000
     commitlog_segment_mb: int = 32
     memtable_mb: int = 64
-    gc_grace_seconds: int = 864000
     compaction_min_threshold: int = 4
 
     def check(self) -> None:
