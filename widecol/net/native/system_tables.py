@@ -1,0 +1,207 @@
+"""The virtual system tables drivers read when they connect: system.local, system.peers and system_schema.*.
+
+How this works: `SystemTables.select(stmt)` answers a parsed SELECT on one of these tables, or returns None when
+the statement is for some other table (the executor then handles it). Each table is a list of column
+(name, type) pairs and a function producing its rows as dicts, built fresh from the live schema on every query;
+WHERE restrictions of the form `column = literal` (and IN) are applied as filters, and the selected columns are
+projected. system.peers_v2 does not exist, as on Cassandra 3.11, so the driver falls back to system.peers.
+The node's host id and tokens are chosen once and kept in the data directory (`identity.json`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from widecol.cql import ast
+from widecol.cql.executor import Executor, Rows
+from widecol.errors import InvalidRequest
+from widecol.schema.model import CLUSTERING, PARTITION_KEY, STATIC, Schema
+from widecol.schema.types import parse_type
+
+PARTITIONER = "org.apache.cassandra.dht.Murmur3Partitioner"
+RELEASE_VERSION = "3.11.10"
+CQL_VERSION = "3.4.5"
+
+_T = parse_type
+_TEXT, _MAP, _SET = "text", "frozen<map<text, text>>", "frozen<set<text>>"
+
+
+def load_identity(data_dir: Path, num_tokens: int) -> tuple[uuid.UUID, list[int]]:
+    """This node's host id and tokens: read from DATA_DIR/identity.json, or chosen (a random uuid and NUM_TOKENS
+    Murmur3 tokens spread evenly over the ring) and written there the first time."""
+    path = data_dir / "identity.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        return uuid.UUID(data["host_id"]), [int(t) for t in data["tokens"]]
+    host_id = uuid.uuid4()
+    step = 2**64 // num_tokens
+    offset = uuid.uuid4().int % step
+    tokens = [-(2**63) + offset + i * step for i in range(num_tokens)]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"host_id": str(host_id), "tokens": [str(t) for t in tokens]}))
+    tmp.replace(path)
+    return host_id, tokens
+
+
+_KIND = {PARTITION_KEY: "partition_key", CLUSTERING: "clustering", STATIC: "static"}
+
+_TABLE_OPTION_COLUMNS = [
+    ("bloom_filter_fp_chance", "double"), ("caching", _MAP), ("comment", _TEXT), ("compaction", _MAP),
+    ("compression", _MAP), ("crc_check_chance", "double"), ("dclocal_read_repair_chance", "double"),
+    ("default_time_to_live", "int"), ("extensions", "frozen<map<text, blob>>"), ("gc_grace_seconds", "int"),
+    ("max_index_interval", "int"), ("memtable_flush_period_in_ms", "int"), ("min_index_interval", "int"),
+    ("read_repair_chance", "double"), ("speculative_retry", _TEXT),
+]
+_TABLE_OPTION_DEFAULTS: dict[str, Any] = {
+    "bloom_filter_fp_chance": 0.01, "caching": {"keys": "ALL", "rows_per_partition": "NONE"}, "comment": "",
+    "compaction": {}, "compression": {"chunk_length_in_kb": "64",
+                                      "class": "org.apache.cassandra.io.compress.LZ4Compressor"},
+    "crc_check_chance": 1.0, "dclocal_read_repair_chance": 0.1, "default_time_to_live": 0, "extensions": {},
+    "gc_grace_seconds": 864000, "max_index_interval": 2048, "memtable_flush_period_in_ms": 0,
+    "min_index_interval": 128, "read_repair_chance": 0.0, "speculative_retry": "99PERCENTILE",
+}
+
+
+def _option(name: str, value: Any) -> Any:
+    """A table option as system_schema.tables stores it: maps with text values, numbers as numbers."""
+    if isinstance(value, dict):
+        return {str(k): (json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in value.items()}
+    if name in ("bloom_filter_fp_chance", "crc_check_chance", "dclocal_read_repair_chance", "read_repair_chance"):
+        return float(value)
+    if name in ("default_time_to_live", "gc_grace_seconds", "max_index_interval", "memtable_flush_period_in_ms",
+                "min_index_interval"):
+        return int(value)
+    return value if isinstance(value, str) else str(value)
+
+
+class SystemTables:
+    """Answers SELECTs on the virtual tables from the executor's live schema and this node's identity."""
+
+    def __init__(self, executor: Executor, *, cluster_name: str, address: str, dc: str, rack: str,
+                 host_id: uuid.UUID, tokens: list[int]) -> None:
+        self.executor = executor
+        self.cluster_name, self.address, self.dc, self.rack = cluster_name, address, dc, rack
+        self.host_id, self.tokens = host_id, tokens
+        empty: Callable[[Schema], list[dict]] = lambda _s: []  # noqa: E731
+        self.tables: dict[tuple[str, str], tuple[list[tuple[str, str]], Callable[[Schema], list[dict]]]] = {
+            ("system", "local"): (_LOCAL_COLUMNS, self._local),
+            ("system", "peers"): (_PEERS_COLUMNS, empty),
+            ("system_schema", "keyspaces"): (_KEYSPACES_COLUMNS, _keyspaces),
+            ("system_schema", "tables"): (_TABLES_COLUMNS, _tables),
+            ("system_schema", "columns"): (_COLUMNS_COLUMNS, _columns),
+            ("system_schema", "types"): (_ks_cols("type_name", "field_names", "field_types"), empty),
+            ("system_schema", "functions"): (_ks_cols("function_name", "argument_types"), empty),
+            ("system_schema", "aggregates"): (_ks_cols("aggregate_name", "argument_types"), empty),
+            ("system_schema", "triggers"): (_ks_cols("table_name", "trigger_name"), empty),
+            ("system_schema", "indexes"): (_ks_cols("table_name", "index_name"), empty),
+            ("system_schema", "views"): (_ks_cols("view_name", "base_table_name"), empty),
+        }
+
+    def handles(self, stmt: object, session: str | None) -> bool:
+        """True when STMT is a SELECT this module answers (or must refuse, like system.peers_v2)."""
+        if not isinstance(stmt, ast.Select):
+            return False
+        ks = stmt.keyspace or session
+        return ks in ("system", "system_schema")
+
+    def select(self, stmt: ast.Select, session: str | None = None) -> Rows:
+        """The rows of STMT, all in one page. InvalidRequest for tables that do not exist or unsupported
+        restrictions."""
+        ks = stmt.keyspace or session or ""
+        entry = self.tables.get((ks, stmt.table))
+        if entry is None:
+            raise InvalidRequest(f"unconfigured table {stmt.table}")
+        columns, produce = entry
+        types = {name: _T(t) for name, t in columns}
+        rows = produce(self.executor.store.schema)
+        for rel in stmt.where:
+            rows = [r for r in rows if _matches(r, rel, types)]
+        if stmt.selectors:
+            names = []
+            for sel in stmt.selectors:
+                if not isinstance(sel.expr, ast.ColumnRef) or sel.expr.name not in types:
+                    raise InvalidRequest(f"Undefined column name {getattr(sel.expr, 'name', sel.expr)}")
+                names.append((sel.alias or sel.expr.name, sel.expr.name))
+        else:
+            names = [(n, n) for n, _ in columns]
+        out_cols = [(alias, types[name]) for alias, name in names]
+        return Rows(out_cols, [tuple(r.get(name) for _, name in names) for r in rows], None)
+
+    def _local(self, schema: Schema) -> list[dict]:
+        return [{
+            "key": "local", "bootstrapped": "COMPLETED", "broadcast_address": self.address,
+            "listen_address": self.address, "rpc_address": self.address, "cluster_name": self.cluster_name,
+            "cql_version": CQL_VERSION, "data_center": self.dc, "rack": self.rack, "host_id": self.host_id,
+            "native_protocol_version": "4", "partitioner": PARTITIONER, "release_version": RELEASE_VERSION,
+            "schema_version": schema.version(), "tokens": {str(t) for t in self.tokens},
+        }]
+
+
+def _matches(row: dict, rel: Any, types: dict) -> bool:
+    if not isinstance(rel.lhs, ast.ColumnRef) or rel.lhs.name not in types or rel.op not in ("=", "IN"):
+        raise InvalidRequest("Only = and IN restrictions are supported on system tables")
+    t = types[rel.lhs.name]
+    terms = rel.rhs if rel.op == "IN" else (rel.rhs,)
+    try:
+        wanted = [t.from_literal(term, rel.lhs.name) for term in terms]
+    except AttributeError:
+        raise InvalidRequest("Bind markers are not supported on system tables") from None
+    return row.get(rel.lhs.name) in wanted
+
+
+def _ks_cols(*names: str) -> list[tuple[str, str]]:
+    return [("keyspace_name", _TEXT)] + [(n, _TEXT) for n in names]
+
+
+def _keyspaces(schema: Schema) -> list[dict]:
+    return [{"keyspace_name": ks.name, "durable_writes": ks.durable_writes, "replication": dict(ks.replication)}
+            for ks in schema.keyspaces.values()]
+
+
+def _tables(schema: Schema) -> list[dict]:
+    rows = []
+    for ks in schema.keyspaces.values():
+        for t in ks.tables.values():
+            row = {"keyspace_name": ks.name, "table_name": t.name, "id": t.id, "flags": {"compound"}}
+            for name, _ in _TABLE_OPTION_COLUMNS:
+                row[name] = _option(name, t.options.get(name, _TABLE_OPTION_DEFAULTS[name]))
+            rows.append(row)
+    return rows
+
+
+def _columns(schema: Schema) -> list[dict]:
+    rows = []
+    for ks in schema.keyspaces.values():
+        for t in ks.tables.values():
+            for c in t.columns:
+                order = "none" if c.kind != CLUSTERING else ("desc" if c.descending else "asc")
+                rows.append({
+                    "keyspace_name": ks.name, "table_name": t.name, "column_name": c.name,
+                    "clustering_order": order, "column_name_bytes": c.name.encode(),
+                    "kind": _KIND.get(c.kind, "regular"), "position": c.position, "type": c.type,
+                })
+    return rows
+
+
+_LOCAL_COLUMNS = [
+    ("key", _TEXT), ("bootstrapped", _TEXT), ("broadcast_address", "inet"), ("cluster_name", _TEXT),
+    ("cql_version", _TEXT), ("data_center", _TEXT), ("host_id", "uuid"), ("listen_address", "inet"),
+    ("native_protocol_version", _TEXT), ("partitioner", _TEXT), ("rack", _TEXT), ("release_version", _TEXT),
+    ("rpc_address", "inet"), ("schema_version", "uuid"), ("tokens", _SET),
+]
+_PEERS_COLUMNS = [
+    ("peer", "inet"), ("data_center", _TEXT), ("host_id", "uuid"), ("preferred_ip", "inet"), ("rack", _TEXT),
+    ("release_version", _TEXT), ("rpc_address", "inet"), ("schema_version", "uuid"), ("tokens", _SET),
+]
+_KEYSPACES_COLUMNS = [("keyspace_name", _TEXT), ("durable_writes", "boolean"), ("replication", _MAP)]
+_TABLES_COLUMNS = [("keyspace_name", _TEXT), ("table_name", _TEXT), *_TABLE_OPTION_COLUMNS,
+                   ("flags", _SET), ("id", "uuid")]
+_COLUMNS_COLUMNS = [
+    ("keyspace_name", _TEXT), ("table_name", _TEXT), ("column_name", _TEXT), ("clustering_order", _TEXT),
+    ("column_name_bytes", "blob"), ("kind", _TEXT), ("position", "int"), ("type", _TEXT),
+]
