@@ -81,6 +81,10 @@ class TableDef:
                                  "clustering column")
 
     @property
+    def gc_grace_seconds(self) -> int:
+        return int(self.options.get("gc_grace_seconds", DEFAULT_TABLE_OPTIONS["gc_grace_seconds"]))
+
+    @property
     def storage_id(self) -> str:
         """The engine table that holds this table's data."""
         return f"{self.keyspace}.{self.name}-{self.id.hex}"
@@ -250,7 +254,7 @@ class SchemaStore:
         engine.create_table(TABLES_TABLE)
         self.schema = self._load()
         for table in self.schema.tables():
-            engine.create_table(table.storage_id, gc_grace_seconds=int(table.options.get("gc_grace_seconds", 864000)))
+            engine.create_table(table.storage_id, gc_grace_seconds=table.gc_grace_seconds)
 
     def _load(self) -> Schema:
         tables: dict[str, dict[str, TableDef]] = {}
@@ -291,7 +295,7 @@ class SchemaStore:
         new_ids = {t.storage_id: t for t in new.tables()}
         old_ids = {t.storage_id for t in old.tables()}
         for storage_id, table in new_ids.items():
-            gc = int(table.options.get("gc_grace_seconds", 864000))
+            gc = table.gc_grace_seconds
             if storage_id not in old_ids:
                 self.engine.create_table(storage_id, gc_grace_seconds=gc)
             elif self.engine.table(storage_id).gc_grace_seconds != gc:

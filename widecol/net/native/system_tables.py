@@ -19,7 +19,7 @@ from typing import Any
 from widecol.cql import ast
 from widecol.cql.executor import Executor, Rows
 from widecol.errors import InvalidRequest
-from widecol.schema.model import CLUSTERING, PARTITION_KEY, STATIC, Schema
+from widecol.schema.model import CLUSTERING, DEFAULT_TABLE_OPTIONS, PARTITION_KEY, STATIC, Schema
 from widecol.schema.types import parse_type
 
 PARTITIONER = "org.apache.cassandra.dht.Murmur3Partitioner"
@@ -57,13 +57,15 @@ _TABLE_OPTION_COLUMNS = [
     ("max_index_interval", "int"), ("memtable_flush_period_in_ms", "int"), ("min_index_interval", "int"),
     ("read_repair_chance", "double"), ("speculative_retry", _TEXT),
 ]
+# Options widecol keeps (comment, compaction, default_time_to_live, gc_grace_seconds) default as the schema model
+# says; the rest are Cassandra's defaults, shown so that drivers see a complete row.
 _TABLE_OPTION_DEFAULTS: dict[str, Any] = {
-    "bloom_filter_fp_chance": 0.01, "caching": {"keys": "ALL", "rows_per_partition": "NONE"}, "comment": "",
-    "compaction": {}, "compression": {"chunk_length_in_kb": "64",
-                                      "class": "org.apache.cassandra.io.compress.LZ4Compressor"},
-    "crc_check_chance": 1.0, "dclocal_read_repair_chance": 0.1, "default_time_to_live": 0, "extensions": {},
-    "gc_grace_seconds": 864000, "max_index_interval": 2048, "memtable_flush_period_in_ms": 0,
-    "min_index_interval": 128, "read_repair_chance": 0.0, "speculative_retry": "99PERCENTILE",
+    "bloom_filter_fp_chance": 0.01, "caching": {"keys": "ALL", "rows_per_partition": "NONE"},
+    "compression": {"chunk_length_in_kb": "64", "class": "org.apache.cassandra.io.compress.LZ4Compressor"},
+    "crc_check_chance": 1.0, "dclocal_read_repair_chance": 0.1, "extensions": {}, "max_index_interval": 2048,
+    "memtable_flush_period_in_ms": 0, "min_index_interval": 128, "read_repair_chance": 0.0,
+    "speculative_retry": "99PERCENTILE",
+    **DEFAULT_TABLE_OPTIONS,
 }
 
 
