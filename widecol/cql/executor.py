@@ -6,16 +6,23 @@ writes (INSERT, UPDATE, DELETE, BATCH) in `writes`, SELECT in `reads`. Every han
 and touches the engine last, with one engine batch, so a failing statement changes nothing. Write timestamps
 come from the executor's clock in microseconds, made strictly increasing; TTLs and deletion times use the
 engine's local time (`engine.now()`). Results are small frozen dataclasses: Void, Rows, SetKeyspace, SchemaChange.
+
+Data goes through a `DataAccess`: on a single node `LocalData`, the engine itself; in a cluster the coordinator's
+proxy, which sends mutations and reads to a partition's replicas at the statement's consistency level. The schema
+is always the local SchemaStore; `schema_listeners` are called after each schema change (the cluster spreads it).
+The executor may be called from several threads at once: timestamps are taken under a lock and schema changes are
+serialized.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from widecol.cql import ast
 from widecol.cql.parser import parse
@@ -37,6 +44,7 @@ from widecol.schema.model import (
 from widecol.schema.scalars import UUID_EPOCH_OFFSET
 from widecol.schema.types import parse_type
 from widecol.storage.engine import Engine
+from widecol.storage.mutation import Mutation
 
 log = logging.getLogger(__name__)
 
@@ -76,25 +84,70 @@ class SchemaChange:
 Result = Void | Rows | SetKeyspace | SchemaChange
 
 
+CONSISTENCY_LEVELS = ("ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "SERIAL",
+                      "LOCAL_SERIAL", "LOCAL_ONE")
+
+
+class TableReader(Protocol):
+    """What reads need of a table: `widecol.storage.table.Table` has these, and so does a cluster's proxy."""
+
+    def read(self, key: bytes, start: bytes | None = None, end: bytes | None = None, reverse: bool = False,
+             limit: int | None = None, now: int | None = None) -> list[tuple[bytes, dict]]: ...
+
+    def scan(self, start_token: int | None = None, end_token: int | None = None, after_key: bytes | None = None,
+             now: int | None = None) -> Iterator[tuple[bytes, list[tuple[bytes, dict]]]]: ...
+
+
+class DataAccess(Protocol):
+    """Where statements read and write user data, at a consistency level."""
+
+    def apply(self, mutations: list[Mutation], consistency: str) -> None: ...
+
+    def table(self, storage_id: str, consistency: str) -> TableReader: ...
+
+    def truncate(self, storage_id: str) -> None: ...
+
+
+class LocalData:
+    """A single node's data: its own engine, whatever the consistency level."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def apply(self, mutations: list[Mutation], consistency: str) -> None:
+        self.engine.apply_batch(mutations)
+
+    def table(self, storage_id: str, consistency: str) -> TableReader:
+        return self.engine.table(storage_id)
+
+    def truncate(self, storage_id: str) -> None:
+        self.engine.truncate(storage_id)
+
+
 class Executor:
-    """Executes CQL statements against one engine. Not thread-safe: one caller at a time."""
+    """Executes CQL statements against one engine's schema and a DataAccess (by default the engine itself)."""
 
     def __init__(self, engine: Engine, clock_us: Callable[[], int] | None = None,
-                 store: SchemaStore | None = None) -> None:
+                 store: SchemaStore | None = None, data: DataAccess | None = None) -> None:
         self.engine = engine
         self.store = store if store is not None else SchemaStore(engine)
+        self.data: DataAccess = data if data is not None else LocalData(engine)
         self.clock_us = clock_us if clock_us is not None else (lambda: int(engine.clock() * 1_000_000))
         self.keyspace: str | None = None
+        self.schema_listeners: list[Callable[[], None]] = []
         self._last_ts = 0
         self._infos: dict[str, TableInfo] = {}
         self._list_counter = 0
+        self._lock = threading.Lock()
+        self.schema_lock = threading.RLock()
 
     # -- helpers shared with reads and writes ------------------------------------------------------------------
 
     def timestamp(self) -> int:
         """A write timestamp in microseconds, strictly greater than every one this executor gave before."""
-        self._last_ts = max(self._last_ts + 1, int(self.clock_us()))
-        return self._last_ts
+        with self._lock:
+            self._last_ts = max(self._last_ts + 1, int(self.clock_us()))
+            return self._last_ts
 
     def values(self, params: list | tuple | dict | None) -> Values:
         """An evaluator of statement terms with PARAMS bound and this executor's now() and uuid()."""
@@ -107,8 +160,9 @@ class Executor:
                                  0x80 | random.getrandbits(6), random.getrandbits(8), random.getrandbits(48)))
 
     def list_counter(self) -> int:
-        self._list_counter = (self._list_counter + 1) & 0xFFFF
-        return self._list_counter
+        with self._lock:
+            self._list_counter = (self._list_counter + 1) & 0xFFFF
+            return self._list_counter
 
     def resolve_keyspace(self, keyspace: str | None, session: str | None) -> str:
         ks = keyspace or session or self.keyspace
@@ -140,19 +194,25 @@ class Executor:
         keyspace: str | None = None,
         page_size: int | None = None,
         paging_state: bytes | None = None,
+        consistency: str = "ONE",
     ) -> Result:
-        """Run one statement. Either it takes full effect and its result is returned, or it raises a WidecolError
-        and changes nothing."""
+        """Run one statement at CONSISTENCY (a level name). Either it takes full effect and its result is
+        returned, or it raises a WidecolError; on one node a failed statement changes nothing (in a cluster a
+        timed-out write may have reached some replicas, as in Cassandra)."""
         from widecol.cql import reads, writes
 
+        if consistency not in CONSISTENCY_LEVELS:
+            raise InvalidRequest(f"Unknown consistency level {consistency}")
         stmt = parse(query) if isinstance(query, str) else query
         if isinstance(stmt, ast.Select):
-            return reads.select(self, stmt, params, keyspace, page_size, paging_state)
+            if consistency == "ANY":
+                raise InvalidRequest("ANY ConsistencyLevel is only supported for writes")
+            return reads.select(self, stmt, params, keyspace, page_size, paging_state, consistency)
         if isinstance(stmt, (ast.Insert, ast.Update, ast.Delete)):
-            writes.execute_write(self, stmt, params, keyspace)
+            writes.execute_write(self, stmt, params, keyspace, consistency)
             return Void()
         if isinstance(stmt, ast.Batch):
-            writes.execute_batch(self, stmt, params, keyspace)
+            writes.execute_batch(self, stmt, params, keyspace, consistency)
             return Void()
         if isinstance(stmt, ast.Use):
             if stmt.keyspace not in self.store.schema.keyspaces:
@@ -164,7 +224,14 @@ class Executor:
         handler = _DDL.get(type(stmt))
         if handler is None:
             raise InvalidRequest(f"{type(stmt).__name__} is not supported yet")
-        return handler(self, stmt, keyspace)
+        if isinstance(stmt, ast.Truncate):
+            return _truncate(self, stmt, keyspace)
+        with self.schema_lock:
+            result = handler(self, stmt, keyspace)
+        if isinstance(result, SchemaChange):
+            for listener in self.schema_listeners:
+                listener()
+        return result
 
     def _commit(self, schema: model.Schema) -> None:
         self.store.commit(schema, self.timestamp())
@@ -364,7 +431,7 @@ def _drop_table(ex: Executor, stmt: ast.DropTable, session: str | None) -> Resul
 
 def _truncate(ex: Executor, stmt: ast.Truncate, session: str | None) -> Result:
     info = ex.table_info(stmt.keyspace, stmt.table, session)
-    ex.engine.truncate(info.storage_id)
+    ex.data.truncate(info.storage_id)
     return Void()
 
 

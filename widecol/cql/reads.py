@@ -47,15 +47,15 @@ TEXT = parse_type("text")
 
 
 def select(ex: Executor, stmt: ast.Select, params: Any, session: str | None, page_size: int | None,
-           paging_state: bytes | None) -> Rows:
-    """The rows of one SELECT page; `paging_state` is None when no rows are left."""
+           paging_state: bytes | None, consistency: str = "ONE") -> Rows:
+    """The rows of one SELECT page at CONSISTENCY; `paging_state` is None when no rows are left."""
     from widecol.cql.executor import Rows
 
     info = ex.table_info(stmt.keyspace, stmt.table, session)
     if page_size is not None and page_size <= 0:
         page_size = None  # the native protocol's "no paging"
     if stmt.json:
-        result = select(ex, replace(stmt, json=False), params, session, page_size, paging_state)
+        result = select(ex, replace(stmt, json=False), params, session, page_size, paging_state, consistency)
         rows = [(row_json(result.columns, row),) for row in result.rows]
         return Rows([("[json]", TEXT)], rows, result.paging_state)
     if stmt.group_by:
@@ -81,7 +81,7 @@ def select(ex: Executor, stmt: ast.Select, params: Any, session: str | None, pag
     checks = [_filter(info, values, r) for r in filters]
     state = _State.decode(paging_state)
     plan = _Plan(ex, info, keys, ranges if restricted_ck else [(None, None)], reverse, checks, stmt.distinct,
-                 restricted_ck, _token_bounds(info, where, values))
+                 restricted_ck, _token_bounds(info, where, values), consistency)
     if not checks and not counting:
         # Each engine read needs at most this many rows (plus one to tell whether more follow).
         bounds = [n for n in (page_size, None if limit is None else limit - state.total, ppl) if n is not None]
@@ -204,11 +204,11 @@ class _Plan:
     """Produces a query's rows as (key, clustering, values, cells, rows so far in the partition)."""
 
     def __init__(self, ex: Executor, info: TableInfo, keys: list[bytes] | None, ranges: list[tuple], reverse: bool,
-                 checks: list, distinct: bool, restricted_ck: bool, tokens: tuple) -> None:
+                 checks: list, distinct: bool, restricted_ck: bool, tokens: tuple, consistency: str) -> None:
         self.ex, self.info, self.keys, self.ranges, self.reverse = ex, info, keys, ranges, reverse
         self.checks, self.distinct, self.restricted_ck, self.tokens = checks, distinct, restricted_ck, tokens
         self.read_limit: int | None = None
-        self.table = ex.engine.table(info.storage_id)
+        self.table = ex.data.table(info.storage_id, consistency)
         self.now = ex.engine.now()
 
     def rows(self, state: _State, ppl: int | None) -> Iterator[tuple]:

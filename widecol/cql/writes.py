@@ -43,15 +43,16 @@ _PATH_MAX = (1 << 120) - 1
 MutationFor = Callable[[str, bytes], Mutation]
 
 
-def execute_write(ex: Executor, stmt: Any, params: Any, session: str | None) -> None:
-    """Apply one INSERT, UPDATE or DELETE; nothing is applied if it fails."""
+def execute_write(ex: Executor, stmt: Any, params: Any, session: str | None, consistency: str = "ONE") -> None:
+    """Apply one INSERT, UPDATE or DELETE at CONSISTENCY; nothing is applied if it fails validation."""
     muts: dict[tuple[str, bytes], Mutation] = {}
-    build(ex, stmt, ex.values(params), session, _collector(muts), None)
+    build(ex, stmt, ex.values(params), session, _collector(muts), None, consistency)
     if muts:
-        ex.engine.apply_batch(list(muts.values()))
+        ex.data.apply(list(muts.values()), consistency)
 
 
-def execute_batch(ex: Executor, stmt: ast.Batch, params: Any, session: str | None) -> None:
+def execute_batch(ex: Executor, stmt: ast.Batch, params: Any, session: str | None,
+                  consistency: str = "ONE") -> None:
     """Apply every statement of a BATCH as one engine batch, one mutation per partition, at one timestamp."""
     if stmt.kind == "COUNTER":
         raise InvalidRequest("Counter batches are not supported yet")
@@ -66,9 +67,9 @@ def execute_batch(ex: Executor, stmt: ast.Batch, params: Any, session: str | Non
     for s in stmt.statements:
         if not isinstance(s, (ast.Insert, ast.Update, ast.Delete)):
             raise InvalidRequest("Only INSERT, UPDATE and DELETE statements are allowed in a BATCH")
-        build(ex, s, values, session, collect, batch_ts)
+        build(ex, s, values, session, collect, batch_ts, consistency)
     if muts:
-        ex.engine.apply_batch(list(muts.values()))
+        ex.data.apply(list(muts.values()), consistency)
 
 
 def _collector(muts: dict[tuple[str, bytes], Mutation]) -> MutationFor:
@@ -81,7 +82,7 @@ def _collector(muts: dict[tuple[str, bytes], Mutation]) -> MutationFor:
 
 
 def build(ex: Executor, stmt: Any, values: Values, session: str | None, mutation_for: MutationFor,
-          default_ts: int | None) -> None:
+          default_ts: int | None, consistency: str = "ONE") -> None:
     """Add the cells of STMT to the mutations given by MUTATION_FOR."""
     info = ex.table_info(stmt.keyspace, stmt.table, session)
     if getattr(stmt, "conditions", ()) or getattr(stmt, "if_exists", False) or getattr(stmt, "if_not_exists", False):
@@ -91,7 +92,7 @@ def build(ex: Executor, stmt: Any, values: Values, session: str | None, mutation
         ts = default_ts if default_ts is not None else ex.timestamp()
     now = ex.engine.now()
     if isinstance(stmt, ast.Delete):
-        _delete(ex, info, stmt, values, mutation_for, ts, now)
+        _delete(ex, info, stmt, values, mutation_for, ts, now, consistency)
         return
     ttl = values.integer(stmt.ttl, "ttl")
     if ttl is None:
@@ -100,7 +101,7 @@ def build(ex: Executor, stmt: Any, values: Values, session: str | None, mutation
         raise InvalidRequest(f"A TTL must be greater or equal to 0, but was {ttl}")
     if ttl > MAX_TTL:
         raise InvalidRequest(f"ttl is too large. requested ({ttl}) maximum ({MAX_TTL})")
-    w = _Writer(ex, info, ts, now, ttl)
+    w = _Writer(ex, info, ts, now, ttl, consistency)
     if isinstance(stmt, ast.Insert):
         _insert(w, stmt, values, mutation_for)
     else:
@@ -110,8 +111,9 @@ def build(ex: Executor, stmt: Any, values: Values, session: str | None, mutation
 class _Writer:
     """Writes column values into a mutation at one timestamp, TTL and local time."""
 
-    def __init__(self, ex: Executor, info: TableInfo, ts: int, now: int, ttl: int) -> None:
+    def __init__(self, ex: Executor, info: TableInfo, ts: int, now: int, ttl: int, consistency: str) -> None:
         self.ex, self.info, self.ts, self.now, self.ttl = ex, info, ts, now, ttl
+        self.consistency = consistency
 
     def put(self, m: Mutation, ck: bytes, name: str, value: Any) -> None:
         """Overwrite column NAME with VALUE (None deletes it)."""
@@ -149,7 +151,7 @@ class _Writer:
     def list_paths(self, key: bytes, ck: bytes, name: str) -> list[tuple[bytes, Any]]:
         """The current elements of list NAME in row (KEY, CK): (column key, value) in list order."""
         base = name.encode() + SEP
-        rows = self.ex.engine.table(self.info.storage_id).read(key, ck, ck + b"\x00")
+        rows = self.ex.data.table(self.info.storage_id, self.consistency).read(key, ck, ck + b"\x00")
         if not rows:
             return []
         t = self.info.types[name]
@@ -300,7 +302,7 @@ def _apply(w: _Writer, m: Mutation, key: bytes, ck: bytes, a: ast.Assignment, k:
 
 
 def _delete(ex: Executor, info: TableInfo, stmt: ast.Delete, values: Values, mutation_for: MutationFor,
-            ts: int, now: int) -> None:
+            ts: int, now: int, consistency: str) -> None:
     where = Where.of(info, stmt.where)
     if not stmt.targets:
         _check_others(info, where)
@@ -326,7 +328,7 @@ def _delete(ex: Executor, info: TableInfo, stmt: ast.Delete, values: Values, mut
                 else:
                     m.delete_range(start, end, ts, now)
         return
-    w = _Writer(ex, info, ts, now, 0)
+    w = _Writer(ex, info, ts, now, 0, consistency)
     targets = []
     for target in stmt.targets:
         col = info.column(target.column)

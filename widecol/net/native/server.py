@@ -3,8 +3,10 @@
 How this works: `NativeServer.serve` accepts TCP connections, at most `[native] max_connections` at once (a
 connection over the bound is closed at once). Each connection gets a task that feeds received bytes to its
 sans-IO `ServerConnection` and starts one task per request, so requests on different streams are answered as
-they finish; a lock serialises writes to the socket. The executor and the engine are called on the trio thread
-(their calls are short). Prepared statements are kept on the server by id, the md5 of keyspace and query text,
+they finish; a lock serialises writes to the socket. Requests run in worker threads (at most `max_in_flight`
+at once), because the executor may block: on fsync in batch commit log mode, and in a cluster on replicas, which
+the coordinator's proxy reaches through the trio thread. Events (SCHEMA_CHANGE, STATUS_CHANGE, TOPOLOGY_CHANGE)
+go to the connections that REGISTERed for their type. Prepared statements are kept on the server by id, the md5 of keyspace and query text,
 so ids are stable across reconnects. USE is per connection. A widecol error becomes its ERROR frame; any other
 exception becomes a ServerError and a log line. A client that breaks the framing loses only its own connection.
 """
@@ -64,14 +66,20 @@ class NativeServer:
     """One node's native protocol endpoint over an Executor and its SystemTables."""
 
     def __init__(self, executor: Executor, system: SystemTables, *, max_connections: int = 1024,
-                 max_frame_size: int = 256 * 1024 * 1024) -> None:
+                 max_frame_size: int = 256 * 1024 * 1024, max_in_flight: int = 64) -> None:
         self.executor = executor
         self.system = system
         self.max_connections = max_connections
         self.max_frame_size = max_frame_size
         self.prepared: dict[bytes, _Prepared] = {}
         self.connections = 0
-        self.schema_listeners: set[_Client] = set()  # connections REGISTERed for SCHEMA_CHANGE
+        self.listeners: dict[str, set[_Client]] = {}  # event type -> connections REGISTERed for it
+        self.limiter = trio.CapacityLimiter(max_in_flight)
+
+    async def broadcast(self, event: Event) -> None:
+        """Push EVENT to every connection registered for its type."""
+        for client in list(self.listeners.get(event.event_type, ())):
+            await client.push(event)
 
     async def serve(self, host: str, port: int, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Listen on HOST:PORT and serve until cancelled; `task_status.started` gets the listeners."""
@@ -96,7 +104,8 @@ class NativeServer:
             log.exception("native: connection failed")
         finally:
             self.connections -= 1
-            self.schema_listeners.discard(client)
+            for clients in self.listeners.values():
+                clients.discard(client)  # type: ignore[arg-type]
             await trio.aclose_forcefully(stream)
 
     # -- request handling (sans socket) -------------------------------------------------------------------------
@@ -115,7 +124,7 @@ class NativeServer:
             if p.values:
                 raise InvalidRequest("bound values are only supported for prepared statements")
             stmt = parse(m.query)
-            return self._run(stmt, None, session, p.page_size, p.paging_state)
+            return self._run(stmt, None, session, p.page_size, p.paging_state, consistency=p.consistency)
         if isinstance(m, Prepare):
             return self._prepare(m.query, session.get("keyspace"))
         if isinstance(m, Execute):
@@ -124,7 +133,7 @@ class NativeServer:
                 raise Unprepared(m.statement_id)
             params = _bind(entry, m.params.values or [], m.params.names)
             return self._run(entry.statement, params, session, m.params.page_size, m.params.paging_state,
-                             skip_metadata=m.params.skip_metadata)
+                             skip_metadata=m.params.skip_metadata, consistency=m.params.consistency)
         if isinstance(m, Batch):
             return self._batch(m, session)
         raise InvalidRequest(f"unexpected request {type(m).__name__}")
@@ -142,7 +151,7 @@ class NativeServer:
                                                                                          column_count=0)))
 
     def _run(self, stmt: Any, params: Any, session: dict, page_size: int | None, paging_state: bytes | None,
-             skip_metadata: bool = False) -> ResultResponse:
+             skip_metadata: bool = False, consistency: str = "ONE") -> ResultResponse:
         keyspace = session.get("keyspace")
         if isinstance(stmt, ast.Use):  # per connection: the shared executor's own keyspace stays unset
             self.executor.store.schema.keyspace(stmt.keyspace)  # InvalidRequest if it does not exist
@@ -152,7 +161,7 @@ class NativeServer:
         else:
             if page_size is not None and page_size <= 0:
                 page_size = None
-            result = self.executor.execute(stmt, params, keyspace, page_size, paging_state)
+            result = self.executor.execute(stmt, params, keyspace, page_size, paging_state, consistency)
         if isinstance(result, Rows):
             return ResultResponse(_rows(result, stmt, keyspace, skip_metadata))
         if isinstance(result, SetKeyspace):
@@ -186,7 +195,7 @@ class NativeServer:
             statements.append((stmt, bound))
             params.extend(bound)
         batch = _renumber(statements, m.batch_type)
-        self.executor.execute(batch, params, keyspace)
+        self.executor.execute(batch, params, keyspace, consistency=m.consistency)
         return ResultResponse(VoidResult())
 
 
@@ -319,7 +328,11 @@ class _Client:
     async def _answer(self, request: Request) -> None:
         response = None
         try:
-            response = self.server.respond(request, self.session)
+            if isinstance(request.message, (Startup, Options, Register)):
+                response = self.server.respond(request, self.session)
+            else:
+                response = await trio.to_thread.run_sync(self.server.respond, request, self.session,
+                                                         limiter=self.server.limiter)
             data = self.conn.send(request.stream, response)
         except WidecolError as exc:
             data = self.conn.send_error(request.stream, exc)
@@ -327,19 +340,19 @@ class _Client:
             log.exception("native: internal error answering %s", type(request.message).__name__)
             data = self.conn.send_error(request.stream, ServerError(f"{type(exc).__name__}: {exc}"))
         await self._write(data)
-        if isinstance(request.message, Register) and "SCHEMA_CHANGE" in request.message.event_types:
-            self.server.schema_listeners.add(self)
+        if isinstance(request.message, Register):
+            for event_type in request.message.event_types:
+                self.server.listeners.setdefault(event_type, set()).add(self)
         if isinstance(response, ResultResponse) and isinstance(response.result, SchemaChangeResult):
-            event = Event("SCHEMA_CHANGE", schema=response.result.change)
-            for client in list(self.server.schema_listeners):
-                await client.push(event)
+            await self.server.broadcast(Event("SCHEMA_CHANGE", schema=response.result.change))
 
     async def push(self, event: Event) -> None:
         """Sends EVENT on stream -1; a connection that cannot take it is dropped from the listeners."""
         try:
             await self._write(self.conn.send(-1, event))
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
-            self.server.schema_listeners.discard(self)
+            for clients in self.server.listeners.values():
+                clients.discard(self)
 
     async def _write(self, data: bytes) -> None:
         async with self.send_lock:
