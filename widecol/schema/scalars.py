@@ -302,7 +302,8 @@ class VarintType(CqlType):
 
 def varint_bytes(n: int) -> bytes:
     """Minimal two's complement big-endian bytes of `n` (one byte for zero)."""
-    return n.to_bytes(n.bit_length() // 8 + 1, "big", signed=True)
+    magnitude = n if n >= 0 else ~n  # -128 fits one byte, +128 needs two
+    return n.to_bytes(magnitude.bit_length() // 8 + 1, "big", signed=True)
 
 
 def _invert(data: bytes) -> bytes:
