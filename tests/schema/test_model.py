@@ -104,3 +104,27 @@ def test_schema_survives_restart_and_drop_removes_data(open_engine):
     engine.close()
     engine = open_engine()
     assert SchemaStore(engine).schema.keyspaces == {}
+
+
+def test_schema_mutations_merged_on_another_node_give_the_same_schema(tmp_path, clock):
+    from widecol.storage.engine import Engine, EngineOptions
+
+    a = Engine.open(tmp_path / "a", EngineOptions(background_compaction=False), clock=clock)
+    b = Engine.open(tmp_path / "b", EngineOptions(background_compaction=False), clock=clock)
+    try:
+        store_a, store_b = SchemaStore(a), SchemaStore(b)
+        store_a.commit(store_a.schema.with_keyspace(KeyspaceDef("ks", SIMPLE)).with_table(users()), timestamp=10)
+        assert store_b.merge(store_a.schema_mutations()) is True
+        assert store_b.schema.version() == store_a.schema.version()
+        table = store_b.schema.table("ks", "users")
+        assert table.storage_id in b.tables  # the engine table exists, ready for writes
+        assert store_b.merge(store_a.schema_mutations()) is False  # idempotent
+
+        # A drop on b reaches a by the same path, and its tombstones beat the older definition.
+        store_b.commit(store_b.schema.without_keyspace("ks"), timestamp=20)
+        assert store_a.merge(store_b.schema_mutations()) is True
+        assert store_a.schema.keyspaces == {}
+        assert table.storage_id not in a.tables
+    finally:
+        a.close()
+        b.close()

@@ -15,6 +15,7 @@ as a unit. Column types are kept as their CQL type text; widecol.schema.types pa
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -192,6 +193,12 @@ class Schema:
         for ks in self.keyspaces.values():
             yield from ks.tables.values()
 
+    def table_by_storage_id(self, storage_id: str) -> TableDef | None:
+        for table in self.tables():
+            if table.storage_id == storage_id:
+                return table
+        return None
+
     def version(self) -> uuid.UUID:
         """A UUID derived from the content alone: equal on every node that holds the same schema."""
         content = sorted(
@@ -250,6 +257,7 @@ class SchemaStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.lock = threading.RLock()  # held by every schema change, local or merged from a peer
         engine.create_table(KEYSPACES_TABLE)
         engine.create_table(TABLES_TABLE)
         self.schema = self._load()
@@ -292,6 +300,11 @@ class SchemaStore:
                     m.set(tname.encode(), b"def", msgpack.packb(after.tables[tname].to_wire()), timestamp)
             if m.rows:
                 mutations.append(m)
+        self._sync_tables(old, new, mutations)
+        self.schema = new
+
+    def _sync_tables(self, old: Schema, new: Schema, mutations: list[Mutation]) -> None:
+        """Create the engine tables NEW adds, apply MUTATIONS, then drop the tables NEW no longer has."""
         new_ids = {t.storage_id: t for t in new.tables()}
         old_ids = {t.storage_id for t in old.tables()}
         for storage_id, table in new_ids.items():
@@ -304,4 +317,27 @@ class SchemaStore:
             self.engine.apply_batch(mutations)
         for storage_id in old_ids - set(new_ids):
             self.engine.drop_table(storage_id)
-        self.schema = new
+
+    # -- spreading the schema across a cluster ------------------------------------------------------------------
+
+    def schema_mutations(self) -> list[Mutation]:
+        """Every partition of the schema tables, tombstones included: what a peer merges to catch up with us."""
+        out = []
+        for table_id in (KEYSPACES_TABLE, TABLES_TABLE):
+            for _sk, key, raw in self.engine.table(table_id).scan_raw():
+                out.append(Mutation.from_raw(table_id, key, raw))
+        return out
+
+    def merge(self, mutations: list[Mutation]) -> bool:
+        """Merge a peer's schema mutations into ours by the one merge rule (so concurrent changes on different
+        nodes converge), then load the result. Returns True when our schema changed."""
+        with self.lock:
+            mutations = [m for m in mutations if m.table_id in (KEYSPACES_TABLE, TABLES_TABLE)]
+            if mutations:
+                self.engine.apply_batch(mutations)
+            new = self._load()
+            if new.version() == self.schema.version():
+                return False
+            self._sync_tables(self.schema, new, [])
+            self.schema = new
+            return True

@@ -96,6 +96,19 @@ class Mutation:
         return [self.table_id, self.key, self.deletion, self.ranges, self.rows]
 
     @classmethod
+    def from_raw(cls, table_id: str, key: bytes, raw: tuple) -> Mutation:
+        """The mutation that carries raw partition RAW (merge.RawPartition: deletion, ranges, rows by
+        clustering), tombstones included, rows in clustering order: what a replica sends for a read."""
+        deletion, ranges, rows = raw
+        wire_rows = []
+        for ck in sorted(rows):
+            rowdel, cells = rows[ck]
+            wire_rows.append([ck, None if rowdel is None else list(rowdel),
+                              [[colkey, *cell] for colkey, cell in sorted(cells.items())]])
+        return cls(table_id, key, None if deletion is None else list(deletion), [list(r) for r in ranges],
+                   wire_rows)
+
+    @classmethod
     def from_wire(cls, item: Any) -> Mutation:
         table_id, key, deletion, ranges, rows = item
         if not isinstance(key, bytes) or not isinstance(table_id, str):
