@@ -30,6 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--node", metavar="NAME", help="which node of the cluster file to run")
     serve.add_argument("--data-dir", metavar="DIR", help="data directory of a single node (default ./widecol-data)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    cql = commands.add_parser(
+        "cql",
+        help="the CQL shell: interactive, or one statement (-e) or one file (-f) and exit",
+        description="Connect to HOST[:PORT] (default 127.0.0.1:9042) over the native protocol.",
+    )
+    cql.add_argument("host", nargs="?", metavar="HOST[:PORT]", help="node to connect to (default 127.0.0.1:9042)")
+    cql.add_argument("-e", "--execute", metavar="STATEMENT", help="run STATEMENT(s) and exit")
+    cql.add_argument("-f", "--file", metavar="FILE", help="run the statements of FILE and exit")
+    cql.add_argument("-k", "--keyspace", metavar="KEYSPACE", help="USE this keyspace first")
     return parser
 
 
@@ -50,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command == "cql":
+            from widecol.repl import main as repl_main
+
+            return repl_main(args)
         if args.command == "serve":
             config = _serve_config(args)
             logging.basicConfig(
