@@ -97,9 +97,10 @@ class NativeServer:
         client = None
         try:
             client = _Client(self, stream)
-            await client.run()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
-            pass
+            try:
+                await client.run()
+            except* (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+                pass  # the client went away (a reset connection, say): nothing to report
         except Exception:  # one connection's failure must not stop the server
             log.exception("native: connection failed")
         finally:

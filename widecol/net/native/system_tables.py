@@ -11,6 +11,7 @@ The node's host id and tokens are chosen once and kept in the data directory (`i
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -30,21 +31,38 @@ _T = parse_type
 _TEXT, _MAP, _SET = "text", "frozen<map<text, text>>", "frozen<set<text>>"
 
 
+def read_identity(data_dir: Path) -> tuple[uuid.UUID, list[int]] | None:
+    """This node's host id and tokens as kept in DATA_DIR/identity.json, or None before they are chosen."""
+    path = data_dir / "identity.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return uuid.UUID(data["host_id"]), [int(t) for t in data["tokens"]]
+
+
+def save_identity(data_dir: Path, host_id: uuid.UUID, tokens: list[int]) -> None:
+    """Keep HOST_ID and TOKENS in DATA_DIR/identity.json (written whole, then renamed, then fsynced)."""
+    path = data_dir / "identity.json"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as f:
+        f.write(json.dumps({"host_id": str(host_id), "tokens": [str(t) for t in tokens]}))
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
 def load_identity(data_dir: Path, num_tokens: int) -> tuple[uuid.UUID, list[int]]:
     """This node's host id and tokens: read from DATA_DIR/identity.json, or chosen (a random uuid and NUM_TOKENS
-    Murmur3 tokens spread evenly over the ring) and written there the first time."""
-    path = data_dir / "identity.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-        return uuid.UUID(data["host_id"]), [int(t) for t in data["tokens"]]
+    Murmur3 tokens spread evenly over the ring) and kept there the first time."""
+    identity = read_identity(data_dir)
+    if identity is not None:
+        return identity
     host_id = uuid.uuid4()
     step = 2**64 // num_tokens
     offset = uuid.uuid4().int % step
     tokens = [-(2**63) + offset + i * step for i in range(num_tokens)]
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"host_id": str(host_id), "tokens": [str(t) for t in tokens]}))
-    tmp.replace(path)
+    save_identity(data_dir, host_id, tokens)
     return host_id, tokens
 
 
@@ -89,13 +107,14 @@ class SystemTables:
         self.executor = executor
         self.cluster_name, self.address, self.dc, self.rack = cluster_name, address, dc, rack
         self.host_id, self.tokens = host_id, tokens
+        self.peers: Callable[[], list[dict]] = lambda: []  # a cluster node sets this from its membership
         empty: Callable[[Schema], list[dict]] = lambda _s: []  # noqa: E731
         self.tables: dict[tuple[str, str], tuple[list[tuple[str, str]], Callable[[Schema], list[dict]]]] = {
             ("system", "local"): (_LOCAL_COLUMNS, self._local),
-            ("system", "peers"): (_PEERS_COLUMNS, empty),
-            ("system_schema", "keyspaces"): (_KEYSPACES_COLUMNS, _keyspaces),
-            ("system_schema", "tables"): (_TABLES_COLUMNS, _tables),
-            ("system_schema", "columns"): (_COLUMNS_COLUMNS, _columns),
+            ("system", "peers"): (_PEERS_COLUMNS, lambda _s: self.peers()),
+            ("system_schema", "keyspaces"): (_KEYSPACES_COLUMNS, lambda s: _keyspaces(s) + self._virtual_keyspaces()),
+            ("system_schema", "tables"): (_TABLES_COLUMNS, lambda s: _tables(s) + self._virtual_tables()),
+            ("system_schema", "columns"): (_COLUMNS_COLUMNS, lambda s: _columns(s) + self._virtual_columns()),
             ("system_schema", "types"): (_ks_cols("type_name", "field_names", "field_types"), empty),
             ("system_schema", "functions"): (_ks_cols("function_name", "argument_types"), empty),
             ("system_schema", "aggregates"): (_ks_cols("aggregate_name", "argument_types"), empty),
@@ -109,7 +128,12 @@ class SystemTables:
         if not isinstance(stmt, ast.Select):
             return False
         ks = stmt.keyspace or session
-        return ks in ("system", "system_schema")
+        return ks in ("system", "system_schema", "system_views")
+
+    def register(self, keyspace: str, table: str, columns: list[tuple[str, str]],
+                 produce: Callable[[Schema], list[dict]]) -> None:
+        """Add a virtual table: COLUMNS (name, CQL type) and a function producing its rows as dicts."""
+        self.tables[(keyspace, table)] = (columns, produce)
 
     def select(self, stmt: ast.Select, session: str | None = None) -> Rows:
         """The rows of STMT, all in one page. InvalidRequest for tables that do not exist or unsupported
@@ -133,6 +157,36 @@ class SystemTables:
             names = [(n, n) for n, _ in columns]
         out_cols = [(alias, types[name]) for alias, name in names]
         return Rows(out_cols, [tuple(r.get(name) for _, name in names) for r in rows], None)
+
+    # The virtual tables describe themselves in system_schema, as Cassandra's system keyspaces do, so that tools
+    # that check a table against the schema metadata (cqlsh) accept queries on them. Each is keyed by its first
+    # column.
+
+    def _virtual_keyspaces(self) -> list[dict]:
+        local = {"class": "org.apache.cassandra.locator.LocalStrategy"}
+        return [{"keyspace_name": ks, "durable_writes": True, "replication": local}
+                for ks in sorted({ks for ks, _ in self.tables})]
+
+    def _virtual_tables(self) -> list[dict]:
+        rows = []
+        for ks, table in sorted(self.tables):
+            row = {"keyspace_name": ks, "table_name": table, "id": uuid.uuid5(uuid.NAMESPACE_OID, f"{ks}.{table}"),
+                   "flags": {"compound"}}
+            for name, _ in _TABLE_OPTION_COLUMNS:
+                row[name] = _option(name, _TABLE_OPTION_DEFAULTS[name])
+            rows.append(row)
+        return rows
+
+    def _virtual_columns(self) -> list[dict]:
+        rows = []
+        for (ks, table), (columns, _) in sorted(self.tables.items(), key=lambda item: item[0]):
+            for i, (name, cql_type) in enumerate(columns):
+                rows.append({
+                    "keyspace_name": ks, "table_name": table, "column_name": name, "clustering_order": "none",
+                    "column_name_bytes": name.encode(), "kind": "partition_key" if i == 0 else "regular",
+                    "position": 0 if i == 0 else -1, "type": cql_type,
+                })
+        return rows
 
     def _local(self, schema: Schema) -> list[dict]:
         return [{
