@@ -31,6 +31,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", metavar="DIR", help="data directory of a single node (default ./widecol-data)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
+    launch = commands.add_parser(
+        "launch",
+        help="start every node of a cluster file as child processes (development); Ctrl-C stops them all",
+        description="Starts the nodes of FILE (default ./cluster.toml) one at a time, seeds first, each with a "
+        "log file beside its data directory, prints when each is up, and stops them all cleanly on Ctrl-C.",
+    )
+    launch.add_argument("--config", metavar="FILE", help="cluster file (default ./cluster.toml)")
+
+    status = commands.add_parser(
+        "status",
+        help="the cluster as one node sees it, like nodetool status",
+        description="Connects to HOST[:PORT] (default 127.0.0.1:9042) over the native protocol and prints one "
+        "line per node: state (UN, DN, UJ, UL), address, load, tokens, owned share, host id, rack.",
+    )
+    status.add_argument("host", nargs="?", metavar="HOST[:PORT]", help="node to ask (default 127.0.0.1:9042)")
+    status.add_argument("keyspace", nargs="?", metavar="KEYSPACE", help="show ownership with this keyspace's "
+                        "replication (effective ownership)")
+
     cql = commands.add_parser(
         "cql",
         help="the CQL shell: interactive, or one statement (-e) or one file (-f) and exit",
@@ -60,6 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command == "launch":
+            from widecol.launcher import main as launch_main
+
+            return launch_main(args.config)
+        if args.command == "status":
+            from widecol.status import main as status_main
+
+            return status_main(args.host, args.keyspace)
         if args.command == "cql":
             from widecol.repl import main as repl_main
 
@@ -69,9 +95,13 @@ def main(argv: list[str] | None = None) -> int:
             logging.basicConfig(
                 level=args.log_level, format=f"%(asctime)s {config.name} %(levelname)s %(name)s: %(message)s"
             )
-            from widecol.node import run_node
+            from widecol.node import StartError, run_node
 
-            run_node(config)
+            try:
+                run_node(config)
+            except StartError as e:
+                print(f"widecol: {e}", file=sys.stderr)
+                return 1
             return 0
     except ConfigError as e:
         print(f"widecol: {e}", file=sys.stderr)

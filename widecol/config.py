@@ -73,8 +73,9 @@ class NodeConfig:
     dc: str = "dc1"
     rack: str = "rack1"
     num_tokens: int = 16
-    seeds: tuple[str, ...] = ("127.0.0.1",)
+    seeds: tuple[str, ...] = ("127.0.0.1:7000",)  # internode "host:port" of each seed
     secret: str | None = None
+    standalone: bool = True  # a single node without a cluster file: no internode messaging or gossip
     storage: StorageConfig = field(default_factory=StorageConfig)
     gossip: GossipConfig = field(default_factory=GossipConfig)
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
@@ -169,6 +170,8 @@ def node_config(path: str | Path, node: str) -> NodeConfig:
     num_tokens = _typed("cluster.num_tokens", cluster.get("num_tokens", 16), int)
     if not 1 <= num_tokens <= 1024:
         raise ConfigError(f"cluster.num_tokens: must be between 1 and 1024, got {num_tokens}")
+    ports = {n.get("address"): n.get("internode_port", 7000) for n in nodes}
+    seeds = [seed if ":" in seed else f"{seed}:{ports.get(seed, 7000)}" for seed in seeds]
     secret = cluster.get("secret")
     if secret is not None:
         _typed("cluster.secret", secret, str)
@@ -185,5 +188,6 @@ def node_config(path: str | Path, node: str) -> NodeConfig:
         num_tokens=num_tokens,
         seeds=tuple(seeds),
         secret=secret,
+        standalone=False,
         **sections,
     )

@@ -36,7 +36,7 @@ def server(tmp_path_factory):
     port = free_port()
     (tmp / "c.toml").write_text(
         '[cluster]\nname = "testcluster"\nnum_tokens = 4\n[[nodes]]\nname = "n1"\naddress = "127.0.0.1"\n'
-        f'native_port = {port}\ndata_dir = "n1"\n'
+        f'native_port = {port}\ninternode_port = {free_port()}\ndata_dir = "n1"\n'
     )
     log = tmp / "server.log"
     with log.open("w") as out:
