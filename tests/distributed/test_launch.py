@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from tests.distributed.harness import LocalCluster, wait_until
 from widecol.client import connect
+from widecol.testing import LocalCluster, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from cassandra import ConsistencyLevel, Unavailable
 from cassandra.policies import TokenAwarePolicy
 from cassandra.query import SimpleStatement
 
-from tests.distributed.harness import LocalCluster, wait_until
+from widecol.testing import LocalCluster, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,8 @@
-"""Real local clusters for tests: `widecol serve` processes on 127.0.x.y loopback addresses.
+"""Real local clusters for tests and benchmarks: `widecol serve` processes on 127.0.x.y loopback addresses.
 
 Each LocalCluster gets its own third octet and ports, so clusters of different tests (and of parallel runs) never
-share an address. Nodes log to files in the test's directory; `wait_log` waits for a line to appear.
+share an address. Nodes log to files in the cluster's directory; `wait_log` waits for a line to appear, and
+`wait_view` until a node sees others up or down. `session()` needs the cassandra-driver package (the test extra).
 """
 
 from __future__ import annotations
@@ -17,10 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-
-from cassandra import ConsistencyLevel
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-from cassandra.policies import FallthroughRetryPolicy, RoundRobinPolicy, WhiteListRoundRobinPolicy
 
 from widecol.client import connect
 
@@ -45,6 +42,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = 
 class LocalCluster:
     def __init__(self, root: Path, size: int, *, hints: bool = True, interval_ms: int = 200,
                  num_tokens: int = 8, extra: str = "") -> None:
+        root.mkdir(parents=True, exist_ok=True)
         self.root = root
         octet = random.randint(2, 250)
         self.hosts = {f"n{i + 1}": f"127.0.{octet}.{i + 1}" for i in range(size)}
@@ -120,8 +118,12 @@ class LocalCluster:
 
     # -- what nodes see ------------------------------------------------------------------------------------------
 
-    def session(self, name: str, whitelist: bool = True) -> tuple[Cluster, Any]:
-        """A driver session that talks only to NAME (or, whitelist=False, to every node)."""
+    def session(self, name: str, whitelist: bool = True) -> tuple[Any, Any]:
+        """A cassandra-driver (cluster, session) that talks only to NAME (or, whitelist=False, to every node)."""
+        from cassandra import ConsistencyLevel
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import FallthroughRetryPolicy, RoundRobinPolicy, WhiteListRoundRobinPolicy
+
         host = self.hosts[name]
         policy = WhiteListRoundRobinPolicy([host]) if whitelist else RoundRobinPolicy()
         profile = ExecutionProfile(load_balancing_policy=policy, consistency_level=ConsistencyLevel.ONE,
