@@ -5,7 +5,7 @@ cached copy of the schema) and runs one statement at a time: the shell's own com
 EXPAND, DESCRIBE, SOURCE, HELP, EXIT) here, everything else through `client.execute`. It writes results to
 `out` and each failure as one line to `err`, and says whether the statement succeeded; it never raises for a
 server's error. Splitting input into statements is `repl_statements`, formatting `repl_format`, DESCRIBE
-`repl_describe` and completion `repl_complete`, all plain functions.
+`widecol.cql.describe` (shared with the server) and completion `repl_complete`, all plain functions.
 
 `main` connects, then picks a driver: `-e`/`-f` run their text and exit (2 when a statement failed); a stdin
 that is not a terminal is read line by line as it arrives; a terminal gets the prompt_toolkit loop, where Enter
@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from widecol.cql.describe import SchemaInfo, describe, quote
 from widecol.errors import WidecolError
-from widecol.repl_describe import SchemaInfo, describe, quote
 from widecol.repl_format import expanded, format_rows, row_count, table
 from widecol.repl_statements import Statement, finish, first_word, is_shell_command, pending, strip_comments
 

@@ -19,7 +19,7 @@ from prompt_toolkit.completion import CompleteEvent, Completion
 from prompt_toolkit.completion import Completer as _Completer
 from prompt_toolkit.document import Document
 
-from widecol.repl_describe import quote
+from widecol.cql.describe import quote
 from widecol.repl_statements import split, strip_comments
 
 STARTERS = ["SELECT", "INSERT", "UPDATE", "DELETE", "BEGIN", "APPLY", "CREATE", "DROP", "ALTER", "USE",

@@ -90,10 +90,11 @@ def test_cqlsh_reads_the_schema_tables(serve):
     assert sorted(columns) == [["a", "partition_key", "int"], ["b", "clustering", "text"]]
 
 
-@pytest.mark.xfail(strict=True, reason="cqlsh 6 only DESCRIBEs servers of release 4.0+, which answer DESCRIBE "
-                   "themselves; widecol says 3.11.10 and has no server-side DESCRIBE yet")
 def test_cqlsh_describe(serve):
     cqlsh(serve, "CREATE KEYSPACE IF NOT EXISTS described WITH replication = {'class': 'SimpleStrategy', "
                  "'replication_factor': 1}; CREATE TABLE IF NOT EXISTS described.t (k int PRIMARY KEY, v text)")
     assert "described" in cqlsh(serve, "DESCRIBE KEYSPACES")
     assert "CREATE TABLE described.t" in cqlsh(serve, "DESCRIBE TABLE described.t")
+    out = cqlsh(serve, "DESCRIBE KEYSPACE described")
+    assert "CREATE KEYSPACE described WITH replication" in out and "CREATE TABLE described.t" in out
+    assert "Cluster: shell" in cqlsh(serve, "DESCRIBE CLUSTER")

@@ -1,7 +1,7 @@
 """Tab completion: keywords, shell commands, keyspaces, tables and columns, from what is typed so far."""
 
+from widecol.cql.describe import SchemaInfo
 from widecol.repl_complete import complete
-from widecol.repl_describe import SchemaInfo
 
 INFO = SchemaInfo.from_rows(
     [{"keyspace_name": "shop", "replication": {}}, {"keyspace_name": "system_schema", "replication": {}}],

@@ -2,8 +2,8 @@
 
 import pytest
 
+from widecol.cql.describe import SchemaInfo, describe, quote
 from widecol.errors import InvalidRequest
-from widecol.repl_describe import SchemaInfo, describe, quote
 
 KEYSPACES = [
     {"keyspace_name": "shop", "durable_writes": True,

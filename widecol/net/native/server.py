@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import trio
@@ -51,9 +53,11 @@ from widecol.net.native.results import (
 )
 from widecol.net.native.results import SchemaChange as SchemaChangeBody
 from widecol.net.native.system_tables import SystemTables
+from widecol.net.repair import repair_statement
 from widecol.schema.types import protocol_option
 
 log = logging.getLogger(__name__)
+_REPAIR_VIEW = SimpleNamespace(keyspace="system_views", table="repair")  # names the REPAIR result's columns
 
 RECV_SIZE = 65536
 
@@ -77,6 +81,7 @@ class NativeServer:
         self.listeners: dict[str, set[_Client]] = {}  # event type -> connections REGISTERed for it
         self.limiter = trio.CapacityLimiter(max_in_flight)
         self.inline = inline  # answer on the event loop: only when the executor never blocks
+        self.repair: Callable[[str | None, str | None], Rows] | None = None  # set by node.py in a cluster
 
     async def broadcast(self, event: Event) -> None:
         """Push EVENT to every connection registered for its type."""
@@ -126,6 +131,17 @@ class NativeServer:
             p = m.params
             if p.values:
                 raise InvalidRequest("bound values are only supported for prepared statements")
+            first, _, rest = m.query.strip().partition(" ")
+            if first.upper() in ("DESCRIBE", "DESC"):  # not CQL proper: answered from the schema, as Cassandra 4
+                return ResultResponse(_rows(self.system.describe(rest, session.get("keyspace")), None,
+                                            session.get("keyspace"), False))
+            # -- repair: `REPAIR [ks[.table]]` is our extension, not CQL (widecol/net/repair.py) --
+            target = repair_statement(m.query)
+            if target is not None:
+                if self.repair is None:
+                    raise InvalidRequest("repair needs a cluster")
+                return ResultResponse(_rows(self.repair(*target), _REPAIR_VIEW, None, False))
+            # -- end repair --
             stmt = parse(m.query)
             return self._run(stmt, None, session, p.page_size, p.paging_state, consistency=p.consistency)
         if isinstance(m, Prepare):

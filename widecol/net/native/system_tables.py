@@ -17,14 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from widecol.cql import ast
+from widecol.cql import ast, describe
 from widecol.cql.executor import Executor, Rows
 from widecol.errors import InvalidRequest
 from widecol.schema.model import CLUSTERING, DEFAULT_TABLE_OPTIONS, PARTITION_KEY, STATIC, Schema
 from widecol.schema.types import parse_type
 
 PARTITIONER = "org.apache.cassandra.dht.Murmur3Partitioner"
-RELEASE_VERSION = "3.11.10"
+RELEASE_VERSION = "4.0.11"  # 4.0: cqlsh leaves DESCRIBE to the server, which we answer
 CQL_VERSION = "3.4.5"
 
 _T = parse_type
@@ -187,6 +187,20 @@ class SystemTables:
                     "position": 0 if i == 0 else -1, "type": cql_type,
                 })
         return rows
+
+    def describe(self, args: str, session: str | None) -> Rows:
+        """The server's answer to `DESCRIBE ARGS` (the words after DESCRIBE), as Cassandra 4 gives it."""
+        schema = self.executor.store.schema
+        words = args.strip().rstrip(";").split()
+        if [w.lower() for w in words] == ["cluster"]:
+            return Rows([("cluster", _T(_TEXT)), ("partitioner", _T(_TEXT)), ("snitch", _T(_TEXT))],
+                        [(self.cluster_name, PARTITIONER, "org.apache.cassandra.locator.GossipingPropertyFileSnitch")],
+                        None)
+        info = describe.SchemaInfo.from_rows(self.tables[("system_schema", "keyspaces")][1](schema),
+                                             self.tables[("system_schema", "tables")][1](schema),
+                                             self.tables[("system_schema", "columns")][1](schema))
+        names, rows = describe.describe_rows(info, args, session)
+        return Rows([(name, _T(_TEXT)) for name in names], rows, None)
 
     def _local(self, schema: Schema) -> list[dict]:
         return [{

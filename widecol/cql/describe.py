@@ -1,4 +1,4 @@
-"""DESCRIBE: CQL that recreates keyspaces and tables, built from system_schema rows.
+"""DESCRIBE: CQL that recreates keyspaces and tables, built from system_schema rows (the shell and the server).
 
 How this works: `SchemaInfo.from_rows` takes the rows of system_schema.keyspaces, .tables and .columns (as
 dicts, the way the shell reads them through the client) and indexes them by keyspace and table. The describe_*
@@ -18,7 +18,8 @@ from typing import Any
 from widecol.cql.parser import RESERVED
 from widecol.errors import InvalidRequest
 
-SYSTEM_KEYSPACES = ("system", "system_schema", "system_auth", "system_distributed", "system_traces")
+SYSTEM_KEYSPACES = ("system", "system_schema", "system_auth", "system_distributed", "system_traces",
+                    "system_views")
 _NOT_OPTIONS = {"keyspace_name", "table_name", "id", "flags", "extensions"}
 _PLAIN = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -227,3 +228,51 @@ def describe(info: SchemaInfo, args: str, current: str | None) -> str:
     if table not in info.tables.get(keyspace, {}):
         raise InvalidRequest(f"'{' '.join(words)}' not found in keyspaces")
     return describe_table(info, keyspace, table)
+
+
+# -- DESCRIBE as a server answers it (Cassandra 4.0 moved DESCRIBE server side; cqlsh 6 relies on it) ----------
+
+ELEMENT_COLUMNS = ["keyspace_name", "type", "name", "create_statement"]
+LIST_COLUMNS = ["keyspace_name", "type", "name"]
+
+
+def describe_rows(info: SchemaInfo, args: str, current: str | None) -> tuple[list[str], list[tuple]]:
+    """The result of the statement `DESCRIBE ARGS` as Cassandra 4 returns it: (column names, rows of text).
+    Names: (keyspace_name, type, name); elements: (keyspace_name, type, name, create_statement), one row per
+    keyspace or table. DESCRIBE CLUSTER is the caller's (it needs the cluster's name)."""
+    words = _names(args)
+    head = words[0] if words else ""
+    rest = words[1:]
+    if head == "keyspaces" and not rest:
+        return LIST_COLUMNS, [(ks, "keyspace", ks) for ks in info.keyspace_names()]
+    if head in ("tables", "columnfamilies") and not rest:
+        keyspaces = [current] if current is not None else info.keyspace_names()
+        return LIST_COLUMNS, [(ks, "table", t) for ks in keyspaces for t in info.table_names(ks)]
+    full = head == "full" and rest == ["schema"]
+    if (head == "schema" and not rest) or full:
+        keyspaces = [ks for ks in info.keyspace_names() if full or ks not in SYSTEM_KEYSPACES]
+        return ELEMENT_COLUMNS, [row for ks in keyspaces for row in _keyspace_rows(info, ks)]
+    if head in ("table", "columnfamily"):
+        ks, t = _qualified(rest, current, "table")
+        return ELEMENT_COLUMNS, [(ks, "table", t, describe_table(info, ks, t))]
+    if head == "keyspace":
+        if len(rest) > 1:
+            raise InvalidRequest("Improper DESCRIBE command: expected a keyspace name")
+        ks = rest[0] if rest else current
+        if ks is None:
+            raise InvalidRequest("No keyspace specified and no current keyspace")
+        return ELEMENT_COLUMNS, _keyspace_rows(info, ks)
+    if len(words) == 1 and words[0] in info.keyspaces:
+        return ELEMENT_COLUMNS, _keyspace_rows(info, words[0])
+    if not words:
+        raise InvalidRequest("DESCRIBE what? KEYSPACES, TABLES, TABLE name, KEYSPACE name or SCHEMA")
+    ks, t = _qualified(words, current, "table")
+    if t not in info.tables.get(ks, {}):
+        raise InvalidRequest(f"'{' '.join(words)}' not found in keyspaces")
+    return ELEMENT_COLUMNS, [(ks, "table", t, describe_table(info, ks, t))]
+
+
+def _keyspace_rows(info: SchemaInfo, keyspace: str) -> list[tuple]:
+    rows = [(keyspace, "keyspace", keyspace, describe_keyspace_only(info, keyspace))]
+    rows += [(keyspace, "table", t, describe_table(info, keyspace, t)) for t in info.table_names(keyspace)]
+    return rows
