@@ -139,7 +139,7 @@ class Executor:
         self._infos: dict[str, TableInfo] = {}
         self._list_counter = 0
         self._lock = threading.Lock()
-        self.schema_lock = threading.RLock()
+        self.schema_lock = self.store.lock
 
     # -- helpers shared with reads and writes ------------------------------------------------------------------
 
