@@ -153,3 +153,53 @@ def test_driver_token_aware_routing_reaches_a_replica_and_schema_agrees(cluster)
                 d.shutdown()
     finally:
         drv.shutdown()
+
+
+def test_a_range_scan_pages_through_every_node_once(cluster):
+    drv, s = cluster.session("n2")
+    try:
+        s.execute("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 2}")
+        s.execute("CREATE TABLE ks.t (k int, c int, v text, PRIMARY KEY (k, c))")
+        insert = s.prepare("INSERT INTO ks.t (k, c, v) VALUES (?, ?, ?)")
+        insert.consistency_level = QUORUM
+        for k in range(300):
+            for c in range(3):
+                s.execute(insert, (k, c, f"{k}.{c}"))
+        rows = list(s.execute(SimpleStatement("SELECT k, c FROM ks.t", fetch_size=100, consistency_level=QUORUM)))
+        assert sorted((r.k, r.c) for r in rows) == [(k, c) for k in range(300) for c in range(3)]
+        assert s.execute(SimpleStatement("SELECT count(*) FROM ks.t", consistency_level=ALL)).one().count == 900
+    finally:
+        drv.shutdown()
+
+
+def test_network_topology_strategy_and_local_levels(tmp_path):
+    cluster = LocalCluster(tmp_path, 4)
+    text = cluster.file.read_text()
+    for name in ("n3", "n4"):  # n3 and n4 form a second data centre
+        text = text.replace(f'name = "{name}"\n', f'name = "{name}"\ndc = "dc2"\n')
+    cluster.file.write_text(text)
+    cluster.start_all()
+    try:
+        drv, s = cluster.session("n1")
+        try:
+            s.execute("CREATE KEYSPACE ks WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 2, "
+                      "'dc2': 2}")
+            s.execute("CREATE TABLE ks.t (k int PRIMARY KEY, v text)")
+            _write(s, range(20), ConsistencyLevel.EACH_QUORUM)
+            cluster.kill("n3")
+            cluster.wait_view("n1", down={"n3"})
+            _write(s, range(20, 40), ConsistencyLevel.LOCAL_QUORUM)  # dc1 is whole
+            assert _read(s, 25, ConsistencyLevel.LOCAL_QUORUM) == "v25"
+            with pytest.raises(Unavailable):
+                _write(s, [99], ConsistencyLevel.EACH_QUORUM)  # dc2 has one of two replicas
+            cluster.kill("n2")
+            cluster.wait_view("n1", down={"n2", "n3"})
+            with pytest.raises(Unavailable):
+                _read(s, 1, ConsistencyLevel.LOCAL_QUORUM)
+            assert _read(s, 1, ConsistencyLevel.LOCAL_ONE) == "v1"
+        finally:
+            drv.shutdown()
+        ring = cluster.ring("n1", "ks")
+        assert sum(r.owns for r in ring.values()) == pytest.approx(4.0)  # effective ownership sums to RF
+    finally:
+        cluster.kill_all()
