@@ -186,10 +186,14 @@ class ClusterNode:
         await nursery.start(self.proxy.run)
         if identity is not None:
             tokens = identity[1]
+            await self.gossip.set_state(gossip.TOKENS, [str(t) for t in tokens])
         else:
             tokens = await self._choose_tokens(host_id)
-            save_identity(config.data_dir, host_id, tokens)
-        await self.gossip.set_state(gossip.TOKENS, [str(t) for t in tokens])
+            await self.gossip.set_state(gossip.TOKENS, [str(t) for t in tokens])
+            ring = self.membership.ring
+            if ring is not None and not ring.is_empty:
+                await self._bootstrap()
+            save_identity(config.data_dir, host_id, tokens)  # only now: a node that dies joining starts afresh
         await self.gossip.set_state(gossip.STATUS, "normal")
         async with self.gossip.lock:
             self.membership.refresh(g)
@@ -203,6 +207,53 @@ class ClusterNode:
         self.server = await _start_native(config, executor, system, nursery)
         nursery.start_soon(self._publish_load)
         return self.server
+
+    async def _bootstrap(self) -> None:
+        """Join a ring that has data: announce STATUS joining (writes for our future ranges now reach us too),
+        wait for every node to hear of it and for the schema, then stream each table's future ranges from
+        their current live replicas. Reads come to us only once we are normal."""
+        assert self.proxy is not None and self.executor is not None
+        await self.gossip.set_state(gossip.STATUS, "joining")
+        log.info("node %s: joining: waiting %.1f s for the ring to hear of it", self.config.name, self._ring_delay())
+        await trio.sleep(self._ring_delay())
+        await self._wait_schema_agreement()
+        async with self.gossip.lock:
+            self.membership.refresh(self.gossiper)
+        ring, future = self.membership.ring, self.membership.pending_ring
+        if ring is None or future is None:
+            return
+        started = time.monotonic()
+        partitions = size = 0
+        schema = self.executor.store.schema
+        for ks_name, ks in schema.keyspaces.items():
+            if ks_name in SYSTEM_KEYSPACES or not ks.tables:
+                continue
+            strategy = replication_strategy(dict(ks.replication))
+            for start, end in future.ranges_for(strategy, self.endpoint):
+                sources = [e for e in ring.replicas(strategy, end)
+                           if e != self.endpoint and self.membership.is_alive(e)]
+                for table in ks.tables.values():
+                    for source in sources:
+                        n, b = await self.proxy.stream_range(table.storage_id, start, end, source)
+                        partitions += n
+                        size += b
+        log.info("node %s: bootstrap streamed %d partitions (%d bytes) in %.1f s", self.config.name, partitions,
+                 size, time.monotonic() - started)
+
+    def _ring_delay(self) -> float:
+        return max(1.0, 5 * self.gossip.interval_s)
+
+    async def _wait_schema_agreement(self, timeout: float = 30.0) -> None:
+        """Until every live peer announces our schema version (pulling theirs as gossip reports it)."""
+        assert self.executor is not None
+        with trio.move_on_after(timeout):
+            while True:
+                ours = str(self.executor.store.schema.version())
+                versions = {p.schema for p in self.membership.peers.values() if p.alive and p.schema}
+                if versions <= {ours}:
+                    return
+                await trio.sleep(0.1)
+        log.warning("node %s: no schema agreement after %.0f s; streaming what we know", self.config.name, timeout)
 
     async def _choose_tokens(self, host_id: uuid.UUID) -> list[int]:
         """Tokens for a new node: listen to gossip until some node owns tokens (or RING_WAIT_S passes; a seed

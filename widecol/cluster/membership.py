@@ -48,6 +48,7 @@ class Membership:
     local: str
     peers: dict[str, Peer] = field(default_factory=dict)
     ring: Ring | None = None
+    pending_ring: Ring | None = None  # the ring once joining nodes own their tokens (None: nobody joins)
     _ring_key: tuple = ()
 
     def refresh(self, gossiper: Gossiper) -> bool:
@@ -76,13 +77,31 @@ class Membership:
         self.peers = peers
         owners = sorted((p.endpoint, p.tokens, p.dc, p.rack) for p in peers.values()
                         if p.status in OWNING and p.tokens)
-        key = tuple(owners)
+        joining = sorted((p.endpoint, p.tokens, p.dc, p.rack) for p in peers.values()
+                         if p.status == "joining" and p.tokens)
+        key = (tuple(owners), tuple(joining))
         if key == self._ring_key and self.ring is not None:
             return False
         self._ring_key = key
         self.ring = Ring(tokens={e: list(t) for e, t, _, _ in owners}, dc={e: d for e, _, d, _ in owners},
                          rack={e: r for e, _, _, r in owners}, local=self.local)
+        pending = None
+        for endpoint, tokens, dc, rack in joining:
+            base = pending if pending is not None else self.ring
+            try:
+                pending = base.with_endpoint(endpoint, tokens, dc, rack)
+            except ValueError:  # a joining node claims a token someone owns: ignore it until it chooses again
+                continue
+        self.pending_ring = pending
         return True
+
+    def pending(self, strategy: object, token: int) -> list[str]:
+        """Endpoints that will replicate TOKEN once the joining nodes are normal, and do not yet: writes go to
+        them too (so they miss nothing while they stream), and the consistency level counts them."""
+        if self.pending_ring is None:
+            return []
+        now = set(self.ring.replicas(strategy, token)) if self.ring is not None else set()  # type: ignore[arg-type]
+        return [e for e in self.pending_ring.replicas(strategy, token) if e not in now]  # type: ignore[arg-type]
 
     def is_alive(self, endpoint: str) -> bool:
         peer = self.peers.get(endpoint)

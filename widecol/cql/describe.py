@@ -258,10 +258,10 @@ def describe_rows(info: SchemaInfo, args: str, current: str | None) -> tuple[lis
     if head == "keyspace":
         if len(rest) > 1:
             raise InvalidRequest("Improper DESCRIBE command: expected a keyspace name")
-        ks = rest[0] if rest else current
-        if ks is None:
+        name = rest[0] if rest else current
+        if name is None:
             raise InvalidRequest("No keyspace specified and no current keyspace")
-        return ELEMENT_COLUMNS, _keyspace_rows(info, ks)
+        return ELEMENT_COLUMNS, _keyspace_rows(info, name)
     if len(words) == 1 and words[0] in info.keyspaces:
         return ELEMENT_COLUMNS, _keyspace_rows(info, words[0])
     if not words:

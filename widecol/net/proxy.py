@@ -114,7 +114,8 @@ class StorageProxy:
         for m in mutations:
             ring, strategy = self._placement(m.table_id)
             natural = ring.replicas(strategy, token(m.key))
-            handler = WriteHandler(consistency, natural=natural, pending=[], live=live,
+            pending = self.membership.pending(strategy, token(m.key))
+            handler = WriteHandler(consistency, natural=natural, pending=pending, live=live,
                                    dc_of=self.membership.dc_of, local_dc=self.local_dc,
                                    rf_by_dc=strategy.replication_factor_by_dc(ring))
             plans.append((m, handler))
@@ -320,6 +321,24 @@ class StorageProxy:
         if len(ranges) == 1:
             return partitions, None
         return partitions, (hi, None)
+
+    # -- streaming (bootstrap) ---------------------------------------------------------------------------------
+
+    async def stream_range(self, table_id: str, start: int, end: int, source: str) -> tuple[int, int]:
+        """Copy every partition of (START, END] of TABLE_ID from SOURCE into this node, tombstones included, in
+        chunks; the merge rule makes copies from several sources add up. Returns (partitions, bytes)."""
+        after = None
+        partitions = size = 0
+        while True:
+            wires, more = await self._request(source, RANGE_READ, [table_id, start, end, after, SCAN_CHUNK],
+                                              trio.current_time() + self.read_timeout)
+            if wires:
+                await self.replica.apply_async(wires)
+                partitions += len(wires)
+                size += sum(len(repr(w)) for w in wires)
+                after = wires[-1][1]
+            if not more:
+                return partitions, size
 
     # -- truncate ----------------------------------------------------------------------------------------------
 

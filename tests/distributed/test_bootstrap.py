@@ -1,0 +1,76 @@
+"""Adding a node to a cluster that holds data: it streams its ranges while writes go on, and loses none."""
+
+import threading
+
+import pytest
+from cassandra import ConsistencyLevel, Unavailable
+from cassandra.query import SimpleStatement
+
+from widecol.testing import LocalCluster
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_fourth_node_joins_under_quorum_writes_and_holds_every_key_it_replicates(tmp_path):
+    cluster = LocalCluster(tmp_path, 4)
+    for name in ("n1", "n2", "n3"):
+        cluster.start(name)
+    try:
+        cluster.wait_view("n1", up={"n1", "n2", "n3"})
+        drv, s = cluster.session("n1")
+        acknowledged = []
+        try:
+            s.execute("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 2}")
+            s.execute("CREATE TABLE ks.t (k int PRIMARY KEY, v text)")
+            insert = s.prepare("INSERT INTO ks.t (k, v) VALUES (?, ?)")
+            insert.consistency_level = ConsistencyLevel.QUORUM
+            for k in range(500):
+                s.execute(insert, (k, f"v{k}"))
+                acknowledged.append(k)
+            stop = threading.Event()
+            errors = []
+
+            def writer():
+                k = 500
+                while not stop.is_set():
+                    try:
+                        s.execute(insert, (k, f"v{k}"))
+                        acknowledged.append(k)
+                    except Exception as exc:  # noqa: BLE001 - a failed write is not acknowledged; keep count
+                        errors.append(exc)
+                    k += 1
+
+            thread = threading.Thread(target=writer)
+            thread.start()
+            try:
+                cluster.start("n4")
+                cluster.wait_log("n4", "bootstrap streamed")
+                for name in cluster.hosts:
+                    cluster.wait_view(name, up=set(cluster.hosts))
+            finally:
+                stop.set()
+                thread.join()
+        finally:
+            drv.shutdown()
+        assert len(acknowledged) > 500
+        ring = cluster.ring("n1")
+        assert ring[cluster.hosts["n4"]].owns > 0.15  # it took a share of the ring
+        for name in ("n1", "n2", "n3"):
+            cluster.stop(name)
+        cluster.wait_view("n4", down={"n1", "n2", "n3"})
+        drv, s = cluster.session("n4")
+        try:
+            on_n4 = 0
+            for k in acknowledged:
+                try:
+                    row = s.execute(SimpleStatement(f"SELECT v FROM ks.t WHERE k = {k}",
+                                                    consistency_level=ConsistencyLevel.ONE)).one()
+                except Unavailable:
+                    continue  # n4 is not a replica of k
+                assert row is not None and row.v == f"v{k}", k
+                on_n4 += 1
+            assert on_n4 > len(acknowledged) * 0.2
+        finally:
+            drv.shutdown()
+    finally:
+        cluster.kill_all()
