@@ -49,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("keyspace", nargs="?", metavar="KEYSPACE", help="show ownership with this keyspace's "
                         "replication (effective ownership)")
 
+
+    decommission = commands.add_parser(
+        "decommission",
+        help="make a live node leave the cluster, streaming its data to the new owners, then stop",
+        description="Asks the node at HOST[:PORT] (default 127.0.0.1:9042) to leave: it streams every range it "
+        "holds to the nodes that gain it, announces that it left, and stops.",
+    )
+    decommission.add_argument("host", nargs="?", metavar="HOST[:PORT]", help="the node that leaves")
+
     cql = commands.add_parser(
         "cql",
         help="the CQL shell: interactive, or one statement (-e) or one file (-f) and exit",
@@ -86,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             from widecol.status import main as status_main
 
             return status_main(args.host, args.keyspace)
+        if args.command == "decommission":
+            from widecol.decommission import main as decommission_main
+
+            return decommission_main(args.host)
         if args.command == "cql":
             from widecol.repl import main as repl_main
 

@@ -40,6 +40,7 @@ from widecol.cluster.tokens import allocate_tokens
 from widecol.config import NodeConfig
 from widecol.coordinator.hints import HintStore
 from widecol.cql.executor import Executor
+from widecol.errors import InvalidRequest
 from widecol.net.gossip_service import GossipService, address_of
 from widecol.net.messaging import Messaging, RequestTimeout
 from widecol.net.native.results import Event
@@ -82,9 +83,9 @@ async def serve(config: NodeConfig, *, task_status: Any = trio.TASK_STATUS_IGNOR
                     server = await node.start(nursery)
                 task_status.started(engine)
                 log.info("node %s: ready", config.name)
-                async for signum in signals:
-                    log.info("node %s: %s received, stopping", config.name, signal.Signals(signum).name)
-                    break
+                stop = node.stopped if node is not None else trio.Event()
+                nursery.start_soon(_stop_on_signal, signals, stop, config.name)
+                await stop.wait()
                 del server
                 nursery.cancel_scope.cancel()
     finally:
@@ -93,6 +94,13 @@ async def serve(config: NodeConfig, *, task_status: Any = trio.TASK_STATUS_IGNOR
                 await trio.to_thread.run_sync(node.hints.close)
             await trio.to_thread.run_sync(engine.close)
         log.info("node %s: stopped cleanly", config.name)
+
+
+async def _stop_on_signal(signals: Any, stop: trio.Event, name: str) -> None:
+    async for signum in signals:
+        log.info("node %s: %s received, stopping", name, signal.Signals(signum).name)
+        stop.set()
+        return
 
 
 async def _standalone(config: NodeConfig, engine: Engine, nursery: trio.Nursery) -> NativeServer:
@@ -153,6 +161,7 @@ class ClusterNode:
         self.proxy: StorageProxy | None = None
         self.replica: Replica | None = None
         self.hints: HintStore | None = None
+        self.stopped = trio.Event()  # set to stop the node (after a decommission)
         self._announced_normal: set[str] = set()
         self._pulling: set[str] = set()
 
@@ -205,6 +214,7 @@ class ClusterNode:
         system.peers = self._peer_rows
         _register_views(system, self)
         self.server = await _start_native(config, executor, system, nursery)
+        self.server.admin["DECOMMISSION"] = self._decommission_command
         nursery.start_soon(self._publish_load)
         return self.server
 
@@ -239,6 +249,60 @@ class ClusterNode:
                         size += b
         log.info("node %s: bootstrap streamed %d partitions (%d bytes) in %.1f s", self.config.name, partitions,
                  size, time.monotonic() - started)
+
+    def _decommission_command(self, _rest: str, _session: dict) -> Any:
+        """DECOMMISSION sent by `widecol decommission`: runs in a request's worker thread."""
+        from widecol.cql.executor import Rows
+        from widecol.schema.types import parse_type
+
+        partitions, size, seconds = trio.from_thread.run(self.decommission)
+        return Rows([("partitions_streamed", parse_type("bigint")), ("bytes_streamed", parse_type("bigint")),
+                     ("seconds", parse_type("double"))], [(partitions, size, seconds)], None)
+
+    async def decommission(self) -> tuple[int, int, float]:
+        """Leave the ring: STATUS leaving (writes for our ranges now reach their new owners too), wait for every
+        node to hear of it, stream each table's ranges to the endpoints that gain them, announce left, and stop
+        shortly after. Returns (partitions, bytes, seconds) streamed."""
+        assert self.proxy is not None and self.executor is not None
+        if self.gossiper.state(self.endpoint, gossip.STATUS) != "normal":
+            raise InvalidRequest("only a normal node can be decommissioned")
+        live_others = [e for e in self.membership.live() if e != self.endpoint]
+        if not live_others:
+            raise InvalidRequest("no other live node to hand the data to")
+        started = time.monotonic()
+        await self.gossip.set_state(gossip.STATUS, "leaving")
+        log.info("node %s: leaving", self.config.name)
+        await trio.sleep(self._ring_delay())
+        async with self.gossip.lock:
+            self.membership.refresh(self.gossiper)
+        ring, future = self.membership.ring, self.membership.pending_ring
+        partitions = size = 0
+        if ring is not None and future is not None:
+            for ks_name, ks in self.executor.store.schema.keyspaces.items():
+                if ks_name in SYSTEM_KEYSPACES or not ks.tables:
+                    continue
+                strategy = replication_strategy(dict(ks.replication))
+                for start, end in ring.ranges_for(strategy, self.endpoint):
+                    gaining = [e for e in future.replicas(strategy, end) if e not in ring.replicas(strategy, end)]
+                    for table in ks.tables.values():
+                        for target in gaining:
+                            n, b = await self.proxy.push_range(table.storage_id, start, end, target)
+                            partitions += n
+                            size += b
+        await self.gossip.set_state(gossip.STATUS, "left")
+        # Forget our tokens: started again, this node joins as a new one (new tokens, streamed data).
+        (self.config.data_dir / "identity.json").unlink(missing_ok=True)
+        seconds = time.monotonic() - started
+        log.info("node %s: decommissioned: streamed %d partitions (%d bytes) in %.1f s; stopping",
+                 self.config.name, partitions, size, seconds)
+
+        async def stop_soon() -> None:
+            await trio.sleep(max(2.0, 3 * self.gossip.interval_s))  # let "left" spread and the answer go out
+            self.stopped.set()
+
+        assert self.proxy._nursery is not None
+        self.proxy._nursery.start_soon(stop_soon)
+        return partitions, size, seconds
 
     def _ring_delay(self) -> float:
         return max(1.0, 5 * self.gossip.interval_s)

@@ -3,7 +3,8 @@
 How this works. `Membership.refresh(gossiper)` reads every endpoint's application states and the live set from a
 Gossiper and rebuilds the peer table and, when any node's tokens or status changed, the token ring. Nodes whose
 STATUS is normal or leaving own their tokens; joining nodes are listed but own nothing yet; left and removed nodes
-are dropped. The coordinator asks it who is alive, which data centre an endpoint is in, and for the ring; the
+are dropped. While nodes join or leave, `pending_ring` is the ring as it will be, and `pending` the endpoints
+that gain a token's data. The coordinator asks it who is alive, which data centre an endpoint is in, and for the ring; the
 native server's system.peers and `widecol status` read the peer table.
 """
 
@@ -48,7 +49,8 @@ class Membership:
     local: str
     peers: dict[str, Peer] = field(default_factory=dict)
     ring: Ring | None = None
-    pending_ring: Ring | None = None  # the ring once joining nodes own their tokens (None: nobody joins)
+    pending_ring: Ring | None = None  # the ring once joining nodes own their tokens and leaving nodes are gone
+    # (None: nobody joins or leaves)
     _ring_key: tuple = ()
 
     def refresh(self, gossiper: Gossiper) -> bool:
@@ -85,19 +87,21 @@ class Membership:
         self._ring_key = key
         self.ring = Ring(tokens={e: list(t) for e, t, _, _ in owners}, dc={e: d for e, _, d, _ in owners},
                          rack={e: r for e, _, _, r in owners}, local=self.local)
-        pending = None
+        pending = self.ring
         for endpoint, tokens, dc, rack in joining:
-            base = pending if pending is not None else self.ring
             try:
-                pending = base.with_endpoint(endpoint, tokens, dc, rack)
+                pending = pending.with_endpoint(endpoint, tokens, dc, rack)
             except ValueError:  # a joining node claims a token someone owns: ignore it until it chooses again
                 continue
-        self.pending_ring = pending
+        for endpoint in sorted(p.endpoint for p in peers.values() if p.status == "leaving"):
+            pending = pending.without(endpoint)
+        self.pending_ring = None if pending is self.ring else pending
         return True
 
     def pending(self, strategy: object, token: int) -> list[str]:
-        """Endpoints that will replicate TOKEN once the joining nodes are normal, and do not yet: writes go to
-        them too (so they miss nothing while they stream), and the consistency level counts them."""
+        """Endpoints that will replicate TOKEN once joining nodes are normal and leaving ones gone, and do not
+        yet: writes go to them too (so they miss nothing while data streams), and the consistency level counts
+        them."""
         if self.pending_ring is None:
             return []
         now = set(self.ring.replicas(strategy, token)) if self.ring is not None else set()  # type: ignore[arg-type]

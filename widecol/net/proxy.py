@@ -340,6 +340,22 @@ class StorageProxy:
             if not more:
                 return partitions, size
 
+    async def push_range(self, table_id: str, start: int, end: int, target: str) -> tuple[int, int]:
+        """Send every partition of (START, END] of TABLE_ID held here to TARGET (decommission). Returns
+        (partitions, bytes)."""
+        after = None
+        partitions = size = 0
+        while True:
+            wires, more = await trio.to_thread.run_sync(self.replica.range_read, table_id, start, end, after,
+                                                        SCAN_CHUNK)
+            if wires:
+                await self._request(target, MUTATION, wires, trio.current_time() + self.write_timeout)
+                partitions += len(wires)
+                size += sum(len(repr(w)) for w in wires)
+                after = wires[-1][1]
+            if not more:
+                return partitions, size
+
     # -- truncate ----------------------------------------------------------------------------------------------
 
     async def truncate(self, table_id: str) -> None:

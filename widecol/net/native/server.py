@@ -81,6 +81,9 @@ class NativeServer:
         self.listeners: dict[str, set[_Client]] = {}  # event type -> connections REGISTERed for it
         self.limiter = trio.CapacityLimiter(max_in_flight)
         self.inline = inline  # answer on the event loop: only when the executor never blocks
+        # Operator commands that are not CQL (`DECOMMISSION`, ...): first word -> fn(rest of the text, session)
+        # returning Rows; they run in a request's worker thread. widecol's own tools send them.
+        self.admin: dict[str, Callable[[str, dict], Rows]] = {}
         self.repair: Callable[[str | None, str | None], Rows] | None = None  # set by node.py in a cluster
 
     async def broadcast(self, event: Event) -> None:
@@ -132,6 +135,9 @@ class NativeServer:
             if p.values:
                 raise InvalidRequest("bound values are only supported for prepared statements")
             first, _, rest = m.query.strip().partition(" ")
+            command = self.admin.get(first.upper().rstrip(";"))
+            if command is not None:
+                return ResultResponse(_rows(command(rest, session), None, session.get("keyspace"), False))
             if first.upper() in ("DESCRIBE", "DESC"):  # not CQL proper: answered from the schema, as Cassandra 4
                 return ResultResponse(_rows(self.system.describe(rest, session.get("keyspace")), None,
                                             session.get("keyspace"), False))
