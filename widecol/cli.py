@@ -58,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     decommission.add_argument("host", nargs="?", metavar="HOST[:PORT]", help="the node that leaves")
 
+    removenode = commands.add_parser(
+        "removenode",
+        help="remove a dead node: its ranges are streamed from the surviving replicas to their new owners",
+        description="Asks a live node (--host, default 127.0.0.1:9042) to remove the dead node HOST_ID "
+        "(see widecol status).",
+    )
+    removenode.add_argument("host_id", metavar="HOST_ID", help="the dead node's host id")
+    removenode.add_argument("--host", metavar="HOST[:PORT]", help="a live node to ask (default 127.0.0.1:9042)")
+
     cql = commands.add_parser(
         "cql",
         help="the CQL shell: interactive, or one statement (-e) or one file (-f) and exit",
@@ -95,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             from widecol.status import main as status_main
 
             return status_main(args.host, args.keyspace)
+        if args.command == "removenode":
+            from widecol.decommission import removenode
+
+            return removenode(args.host_id, args.host)
         if args.command == "decommission":
             from widecol.decommission import main as decommission_main
 

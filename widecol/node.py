@@ -33,7 +33,7 @@ from widecol.cluster import gossip
 from widecol.cluster.failure_detector import FailureDetector
 from widecol.cluster.gossip import Event as GossipEvent
 from widecol.cluster.gossip import Gossiper
-from widecol.cluster.membership import Membership
+from widecol.cluster.membership import REMOVED, Membership
 from widecol.cluster.replication import replication_strategy
 from widecol.cluster.ring import Ring
 from widecol.cluster.tokens import allocate_tokens
@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 class StartError(Exception):
     """The node cannot start (an address in use, say): one line for the operator."""
 
+STREAM_FROM = "STREAM_FROM"  # [table_id, start, end, sources]: copy that range from those nodes -> [n, bytes]
 RING_WAIT_S = 10.0  # how long a new node listens to gossip for the ring before choosing its tokens
 SCHEMA_PUSH_TIMEOUT_S = 5.0
 LOAD_INTERVAL_S = 10.0
@@ -172,6 +173,7 @@ class ClusterNode:
         self.replica = Replica(self.engine, store, self._schema_changed,
                                inline_writes=config.storage.commitlog_sync == "periodic")
         self.replica.register(self.messaging)
+        self.messaging.on(STREAM_FROM, self._stream_from_verb)
         hints = None
         if config.hints.enabled:
             hints = self.hints = await trio.to_thread.run_sync(HintStore, config.data_dir / "hints")
@@ -215,6 +217,7 @@ class ClusterNode:
         _register_views(system, self)
         self.server = await _start_native(config, executor, system, nursery)
         self.server.admin["DECOMMISSION"] = self._decommission_command
+        self.server.admin["REMOVENODE"] = self._removenode_command
         nursery.start_soon(self._publish_load)
         return self.server
 
@@ -303,6 +306,73 @@ class ClusterNode:
         assert self.proxy._nursery is not None
         self.proxy._nursery.start_soon(stop_soon)
         return partitions, size, seconds
+
+    def _removenode_command(self, rest: str, _session: dict) -> Any:
+        """REMOVENODE host-id sent by `widecol removenode`: runs in a request's worker thread."""
+        from widecol.cql.executor import Rows
+        from widecol.schema.types import parse_type
+
+        partitions, size, seconds = trio.from_thread.run(self.removenode, rest.strip().rstrip(";").strip())
+        return Rows([("partitions_streamed", parse_type("bigint")), ("bytes_streamed", parse_type("bigint")),
+                     ("seconds", parse_type("double"))], [(partitions, size, seconds)], None)
+
+    async def removenode(self, host_id: str) -> tuple[int, int, float]:
+        """Remove a dead node: every range it replicated is streamed, from the surviving replicas, to the nodes
+        that gain it once it is gone; then this node lists its host id in REMOVED, which every node's membership
+        honours. Returns (partitions, bytes, seconds) streamed."""
+        assert self.proxy is not None and self.executor is not None
+        peer = self.membership.by_host_id(host_id)
+        if peer is None:
+            raise InvalidRequest(f"Host ID not found: {host_id}")
+        if peer.alive or peer.endpoint == self.endpoint:
+            raise InvalidRequest(f"{host_id} ({peer.endpoint}) is alive: decommission it instead")
+        started = time.monotonic()
+        ring = self.membership.ring
+        partitions = size = 0
+        if ring is not None and peer.endpoint in ring.endpoints:
+            future = ring.without(peer.endpoint)
+            for ks_name, ks in self.executor.store.schema.keyspaces.items():
+                if ks_name in SYSTEM_KEYSPACES or not ks.tables:
+                    continue
+                strategy = replication_strategy(dict(ks.replication))
+                for start, end in ring.ranges_for(strategy, peer.endpoint):
+                    now = ring.replicas(strategy, end)
+                    sources = [e for e in now if e != peer.endpoint and self.membership.is_alive(e)]
+                    for target in (e for e in future.replicas(strategy, end) if e not in now):
+                        for table in ks.tables.values():
+                            n, b = await self._stream_to(target, table.storage_id, start, end, sources)
+                            partitions += n
+                            size += b
+        removed = list(self.gossiper.state(self.endpoint, REMOVED) or [])
+        await self.gossip.set_state(REMOVED, [*removed, host_id])
+        async with self.gossip.lock:
+            self.membership.refresh(self.gossiper)
+        seconds = time.monotonic() - started
+        log.info("node %s: removed %s (%s): streamed %d partitions (%d bytes) in %.1f s", self.config.name,
+                 host_id, peer.endpoint, partitions, size, seconds)
+        return partitions, size, seconds
+
+    async def _stream_to(self, target: str, table_id: str, start: int, end: int,
+                         sources: list[str]) -> tuple[int, int]:
+        """Have TARGET copy (START, END] of TABLE_ID from SOURCES (this node does it itself when it is TARGET)."""
+        if target == self.endpoint:
+            return await self._stream_from(table_id, start, end, sources)
+        n, b = await self.messaging.request(address_of(target), STREAM_FROM, [table_id, start, end, sources],
+                                            timeout=3600)
+        return n, b
+
+    async def _stream_from(self, table_id: str, start: int, end: int, sources: list[str]) -> tuple[int, int]:
+        assert self.proxy is not None
+        partitions = size = 0
+        for source in sources:
+            n, b = await self.proxy.stream_range(table_id, start, end, source)
+            partitions += n
+            size += b
+        return partitions, size
+
+    async def _stream_from_verb(self, message: Any) -> list:
+        table_id, start, end, sources = message.body
+        return list(await self._stream_from(table_id, start, end, sources))
 
     def _ring_delay(self) -> float:
         return max(1.0, 5 * self.gossip.interval_s)

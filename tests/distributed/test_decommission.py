@@ -47,3 +47,39 @@ def test_a_decommissioned_node_hands_its_data_over_and_stays_gone(tmp_path):
             drv.shutdown()
     finally:
         cluster.kill_all()
+
+
+def test_removenode_restores_replication_after_a_node_dies(tmp_path):
+    cluster = LocalCluster(tmp_path, 4).start_all()
+    try:
+        drv, s = cluster.session("n1")
+        try:
+            s.execute("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 2}")
+            s.execute("CREATE TABLE ks.t (k int PRIMARY KEY, v text)")
+            insert = s.prepare("INSERT INTO ks.t (k, v) VALUES (?, ?)")
+            insert.consistency_level = ConsistencyLevel.ALL
+            for k in range(300):
+                s.execute(insert, (k, f"v{k}"))
+        finally:
+            drv.shutdown()
+        dead = cluster.ring("n1")[cluster.hosts["n4"]].host_id
+        cluster.kill("n4")
+        cluster.wait_view("n1", down={"n4"})
+        done = subprocess.run([sys.executable, "-m", "widecol.cli", "removenode", dead, "--host",
+                               f"{cluster.hosts['n1']}:{cluster.native_port}"], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        for name in ("n1", "n2", "n3"):
+            wait_until(lambda name=name: cluster.hosts["n4"] not in cluster.ring(name), 30, f"{name} to drop n4")
+        # Every surviving replica holds its keys: a node reads its own copy first at ONE.
+        for name in ("n1", "n2", "n3"):
+            drv, s = cluster.session(name)
+            try:
+                for k in range(300):
+                    row = s.execute(SimpleStatement(f"SELECT v FROM ks.t WHERE k = {k}",
+                                                    consistency_level=ConsistencyLevel.ONE)).one()
+                    assert row is not None and row.v == f"v{k}", (name, k)
+            finally:
+                drv.shutdown()
+    finally:
+        cluster.kill_all()

@@ -3,7 +3,8 @@
 How this works. `Membership.refresh(gossiper)` reads every endpoint's application states and the live set from a
 Gossiper and rebuilds the peer table and, when any node's tokens or status changed, the token ring. Nodes whose
 STATUS is normal or leaving own their tokens; joining nodes are listed but own nothing yet; left and removed nodes
-are dropped. While nodes join or leave, `pending_ring` is the ring as it will be, and `pending` the endpoints
+are dropped, and so are nodes whose host id any node lists in its REMOVED state (removenode: a dead node
+cannot announce its own departure). While nodes join or leave, `pending_ring` is the ring as it will be, and `pending` the endpoints
 that gain a token's data. The coordinator asks it who is alive, which data centre an endpoint is in, and for the ring; the
 native server's system.peers and `widecol status` read the peer table.
 """
@@ -17,6 +18,7 @@ from widecol.cluster.gossip import Gossiper
 from widecol.cluster.ring import Ring
 
 OWNING = ("normal", "leaving")
+REMOVED = "REMOVED"  # application state: host ids this node removed from the cluster (`widecol removenode`)
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,12 @@ class Membership:
     def refresh(self, gossiper: Gossiper) -> bool:
         """Rebuild from GOSSIPER's view. Returns True when the ring changed."""
         peers = {}
+        removed = {host_id for state in gossiper.endpoints.values()
+                   for host_id in (state.states.get(REMOVED, (None, 0))[0] or ())}
         for endpoint, state in gossiper.endpoints.items():
             values = {k: v for k, (v, _) in state.states.items()}
             status = values.get(gossip.STATUS)
-            if status in gossip.GONE:
+            if status in gossip.GONE or (values.get(gossip.HOST_ID) in removed and endpoint != self.local):
                 continue
             peers[endpoint] = Peer(
                 endpoint=endpoint,
