@@ -13,6 +13,7 @@ Usage: python bench/native.py [--ops 20000] [--concurrency 1,16,128]
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import subprocess
@@ -42,15 +43,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(tmp: Path) -> tuple[subprocess.Popen, int]:
+def start_server(tmp: Path, standalone: bool) -> tuple[subprocess.Popen, int]:
     port = free_port()
     (tmp / "c.toml").write_text(
         '[cluster]\nname = "bench"\nnum_tokens = 4\n[[nodes]]\nname = "n1"\naddress = "127.0.0.1"\n'
         f'native_port = {port}\ninternode_port = {free_port()}\ndata_dir = "n1"\n')
     log = tmp / "server.log"
+    # A standalone node answers on its event loop; a node of a cluster file goes through the coordinator.
+    how = ["--config", "c.toml", "--node", "n1"] if not standalone else ["--data-dir", "n1"]
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "widecol.cli", "serve", "--config", "c.toml", "--node", "n1",
-                                 "--log-level", "WARNING"], cwd=tmp, stderr=out)
+        proc = subprocess.Popen([sys.executable, "-m", "widecol.cli", "serve", *how, "--log-level", "WARNING"],
+                                cwd=tmp, stderr=out)
+    if standalone:
+        port = 9042
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -60,6 +65,12 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, int]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start:\n{log.read_text()}") from None
             time.sleep(0.1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process PID so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summary(name: str, latencies: list[float], elapsed: float) -> str:
@@ -152,13 +163,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ops", type=int, default=20_000, help="requests per kind, client and concurrency")
     parser.add_argument("--concurrency", default="1,16,128", help="requests in flight, comma separated")
+    parser.add_argument("--standalone", action="store_true", help="a standalone node (widecol serve --data-dir, "
+                        "on 127.0.0.1:9042) instead of a one-node cluster")
     args = parser.parse_args()
     levels = [int(n) for n in args.concurrency.split(",")]
 
     from cassandra.cluster import Cluster
 
     with tempfile.TemporaryDirectory(prefix="widecol-bench-") as tmp:
-        proc, port = start_server(Path(tmp))
+        proc, port = start_server(Path(tmp), args.standalone)
         try:
             print(f"{args.ops} ops per row; server: widecol serve (one process) on 127.0.0.1:{port}")
             print(f"{'client / op / in flight':<28}{'ops/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
@@ -166,11 +179,15 @@ def main() -> None:
             session = cluster.connect()
             base = 0
             for n in levels:
+                cpu = cpu_seconds(proc.pid)
                 for line in trio.run(ours, port, args.ops, n, base):
                     print(line, flush=True)
+                print(f"  server CPU per operation: {(cpu_seconds(proc.pid) - cpu) / (2 * args.ops) * 1e6:.0f} us")
                 base += args.ops
+                cpu = cpu_seconds(proc.pid)
                 for line in driver(session, args.ops, n, base):
                     print(line, flush=True)
+                print(f"  server CPU per operation: {(cpu_seconds(proc.pid) - cpu) / (2 * args.ops) * 1e6:.0f} us")
                 base += args.ops
             cluster.shutdown()
         finally:

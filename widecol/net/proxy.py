@@ -32,6 +32,7 @@ import trio
 from widecol.cluster.membership import Membership
 from widecol.cluster.replication import replication_strategy
 from widecol.cluster.ring import split_range
+from widecol.coordinator.consistency import block_for
 from widecol.coordinator.hints import HintStore, should_hint
 from widecol.coordinator.read import ReadHandler, raw_of_wire, resolve, resolve_many
 from widecol.coordinator.write import WriteHandler
@@ -96,6 +97,23 @@ class StorageProxy:
         if ring is None or ring.is_empty:
             raise Unavailable("ONE", 1, 0)
         return ring, strategy
+
+    def local_only(self, table_id: str, key: bytes, consistency: str, write: bool) -> bool:
+        """True when this node alone serves the request: a read at a level that one replica meets, of which this
+        node is one; or a write whose only replica is this node (nothing pending). Such requests skip the trio
+        round trip: the executor's worker thread calls the engine itself. Called from worker threads; it only
+        reads the current ring snapshot."""
+        try:
+            ring, strategy = self._placement(table_id)
+        except WidecolError:
+            return False
+        replicas = ring.replicas(strategy, token(key))
+        if self.local not in replicas:
+            return False
+        if write:
+            return len(replicas) == 1 and not self.membership.pending(strategy, token(key))
+        rf_by_dc = strategy.replication_factor_by_dc(ring)
+        return consistency in ("ONE", "LOCAL_ONE") or block_for(consistency, rf_by_dc, self.local_dc) == 1
 
     def _ordered(self, endpoints: list[str]) -> list[str]:
         """Local first, then the local data centre, then the rest, each in ring order."""
@@ -446,6 +464,9 @@ class ClusterTable:
 
     def read(self, key: bytes, start: bytes | None = None, end: bytes | None = None, reverse: bool = False,
              limit: int | None = None, now: int | None = None) -> list[tuple[bytes, dict]]:
+        proxy = self.data.proxy
+        if proxy.local_only(self.table_id, key, self.consistency, write=False):
+            return proxy.replica.engine.table(self.table_id).read(key, start, end, reverse, limit, now)
         now = self.data.now() if now is None else now
         out: list[tuple[bytes, dict]] = []
         batch = None if limit is None else max(8, limit + limit // 2)
@@ -494,6 +515,10 @@ class ClusterData:
         return trio.from_thread.run(fn, *args, trio_token=self.trio_token)
 
     def apply(self, mutations: list[Mutation], consistency: str) -> None:
+        if all(self.proxy.local_only(m.table_id, m.key, consistency, write=True) for m in mutations):
+            self.proxy.counters["writes"] += 1
+            self.proxy.replica.apply([m.to_wire() for m in mutations])  # this node is every replica
+            return
         self.call(self.proxy.write, mutations, consistency)
 
     def table(self, storage_id: str, consistency: str) -> ClusterTable:
