@@ -49,6 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("keyspace", nargs="?", metavar="KEYSPACE", help="show ownership with this keyspace's "
                         "replication (effective ownership)")
 
+    # -- repair (widecol/repair_cmd.py) --
+    repair = commands.add_parser(
+        "repair",
+        help="make the replicas of a keyspace (or one table) agree: Merkle trees, then stream the differences",
+        description="Asks the node at --host (default 127.0.0.1:9042) to repair the token ranges it replicates "
+        "against the other replicas; with no KEYSPACE, every non-system keyspace. Shows progress on stderr and "
+        "prints what was compared and streamed. Exit 1 if the repair failed or skipped ranges.",
+    )
+    repair.add_argument("keyspace", nargs="?", metavar="KEYSPACE", help="keyspace to repair (default: all)")
+    repair.add_argument("table", nargs="?", metavar="TABLE", help="only this table of KEYSPACE")
+    repair.add_argument("--host", metavar="HOST[:PORT]", help="node to ask (default 127.0.0.1:9042)")
+    # -- end repair --
 
     decommission = commands.add_parser(
         "decommission",
@@ -104,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             from widecol.status import main as status_main
 
             return status_main(args.host, args.keyspace)
+        if args.command == "repair":  # repair
+            from widecol.repair_cmd import main as repair_main
+
+            return repair_main(args.keyspace, args.table, args.host)
         if args.command == "removenode":
             from widecol.decommission import removenode
 

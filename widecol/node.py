@@ -53,6 +53,7 @@ from widecol.net.native.system_tables import (
     save_identity,
 )
 from widecol.net.proxy import ClusterData, StorageProxy
+from widecol.net.repair import VIEW_COLUMNS, RepairService  # repair
 from widecol.net.replica import SCHEMA_PULL, SCHEMA_PUSH, Replica
 from widecol.schema.model import SYSTEM_KEYSPACES
 from widecol.storage.engine import Engine, EngineOptions, tune_gc
@@ -162,6 +163,7 @@ class ClusterNode:
         self.proxy: StorageProxy | None = None
         self.replica: Replica | None = None
         self.hints: HintStore | None = None
+        self.repair: RepairService | None = None  # repair
         self.stopped = trio.Event()  # set to stop the node (after a decommission)
         self._announced_normal: set[str] = set()
         self._pulling: set[str] = set()
@@ -182,6 +184,11 @@ class ClusterNode:
             store=store, hints=hints, write_timeout=config.timeouts.write_ms / 1000,
             read_timeout=config.timeouts.read_ms / 1000, local_dc=config.dc,
             hint_window_s=config.hints.max_window_s)
+        # -- repair (widecol/net/repair.py): the MERKLE verb and the REPAIR statement --
+        self.repair = RepairService(local=self.endpoint, engine=self.engine, replica=self.replica,
+                                    messaging=self.messaging, membership=self.membership, store=store)
+        self.repair.register(self.messaging)
+        # -- end repair --
         await _listen(nursery, self.messaging.run, self.endpoint, "internode messaging")
         log.info("internode messaging on %s", self.endpoint)
         identity = read_identity(config.data_dir)
@@ -216,6 +223,7 @@ class ClusterNode:
         system.peers = self._peer_rows
         _register_views(system, self)
         self.server = await _start_native(config, executor, system, nursery)
+        self.server.repair = self.repair.native_hook(trio.lowlevel.current_trio_token())  # repair
         self.server.admin["DECOMMISSION"] = self._decommission_command
         self.server.admin["REMOVENODE"] = self._removenode_command
         nursery.start_soon(self._publish_load)
@@ -583,6 +591,11 @@ def _register_views(system: SystemTables, node: ClusterNode) -> None:
         ("endpoint", "text"), ("generation", "int"), ("heartbeat", "int"), ("phi", "double"), ("live", "boolean"),
         ("states", "frozen<map<text, text>>"), ("view_hash", "text"),
     ], gossip_rows)
+    # -- repair: progress of this node's repair sessions (widecol/net/repair.py) --
+    repair = node.repair
+    if repair is not None:
+        system.register("system_views", "repair", VIEW_COLUMNS, lambda _schema: repair.view_rows())
+    # -- end repair --
 
 
 def run_node(config: NodeConfig) -> None:
