@@ -1,12 +1,13 @@
 """Gossip benchmark on the deterministic simulator: prints a table; asserts nothing.
 
-For each N: rounds for a new application state to reach every node (median and worst over trials) beside the
-push-pull bound log3(N) + ln(ln(N)); rounds from a crash until every live node marks it down; bytes sent per node
-per second in steady state (msgpack sizes). Then false convictions per node-hour with 10% loss, and with one node
-stalled 2 s at a time, on a 20-node cluster.
+For each N, on a cluster started converged (Simulator(warm=True)) and run 10 s: bytes sent per node per second
+over 20 quiet seconds (msgpack sizes); then `trials` times, a random node publishes a new application state and we
+count rounds until every node has it (median and worst), beside the push-pull bound log3(N) + ln(ln(N)); then
+`crashes` times, a random node crashes and we count rounds until every live node marks it down. Detection is
+measured twice: with sub-round probe timers (the driver calls advance() at deadline()) and with tick() alone.
+Then false convictions per node-hour with 10% loss, and with one node stalled 2 s every 10 s.
 
-Usage: python bench/gossip.py [--sizes 10,100] [--trials 10]  (N = 1,000 needs digest summaries first: every SYN
-still carries a digest per endpoint, so a run costs O(N^2))
+Usage: python bench/gossip.py [--sizes 10,100,1000] [--trials 20] [--crashes 5] [--hours 1] [--lossy-n 20]
 """
 
 from __future__ import annotations
@@ -25,79 +26,92 @@ from widecol.cluster.simulator import Simulator  # noqa: E402
 
 
 def names(n: int) -> list[str]:
-    return [f"n{i:05d}" for i in range(n)]
+    return [f"10.{i // 65536}.{i // 256 % 256}.{i % 256}:7000" for i in range(n)]  # like real endpoints
 
 
-def spread_rounds(n: int, seed: int) -> int:
-    sim = Simulator(names(n), seed=seed, seeds=max(1, n // 100))
-    sim.run(3 * math.log2(n) + 10)
-    origin = names(n)[seed % n]
-    sim.nodes[origin].set_local_state(SCHEMA, f"v{seed}")
-    rounds = 0
-    while not all(node.state(origin, SCHEMA) == f"v{seed}" for node in sim.nodes.values()):
-        sim.run(1)
-        rounds += 1
-    return rounds
-
-
-def detection_rounds(n: int, seed: int) -> int:
-    sim = Simulator(names(n), seed=seed, seeds=max(1, n // 100))
-    sim.run(3 * math.log2(n) + 20)
-    victim = names(n)[-1]
-    sim.crash(victim)
-    rounds = 0
-    while sim.who_sees_down(victim) != set(sim.alive()) - {victim}:
-        sim.run(1)
-        rounds += 1
-    return rounds
-
-
-def bytes_per_node_second(n: int) -> float:
-    sim = Simulator(names(n), seed=1, seeds=max(1, n // 100), count_bytes=True)
-    sim.run(3 * math.log2(n) + 10)
-    sim.bytes_sent.clear()
+def cluster(n: int, seed: int, timers: bool = True, loss: float = 0.0) -> Simulator:
+    sim = Simulator(names(n), seed=seed, seeds=max(1, n // 100), warm=True, timers=timers, loss=loss)
     sim.run(10)
-    return sum(sim.bytes_sent.values()) / n / 10
+    return sim
 
 
-def false_convictions_per_node_hour(loss: float, stall: bool) -> float:
-    n = 20
-    sim = Simulator(names(n), seed=9, loss=loss)
-    sim.run(30)
+def bytes_per_node_second(sim: Simulator, seconds: float = 20.0) -> float:
+    before = sum(sim.bytes_sent().values())
+    sim.run(seconds)
+    return (sum(sim.bytes_sent().values()) - before) / len(sim.nodes) / seconds
+
+
+def spread_rounds(sim: Simulator, trials: int) -> list[int]:
+    out = []
+    for trial in range(trials):
+        origin = sim.rng.choice(sim.alive())
+        sim.nodes[origin].set_local_state(SCHEMA, f"v{trial}")
+        rounds = 0
+        while not all(sim.nodes[n].state(origin, SCHEMA) == f"v{trial}" for n in sim.alive()):
+            sim.run(1)
+            rounds += 1
+        out.append(rounds)
+    return out
+
+
+def detection_rounds(sim: Simulator, crashes: int) -> list[int]:
+    out = []
+    for _ in range(crashes):
+        victim = sim.rng.choice(sim.alive()[1:])  # keep the first seed
+        sim.crash(victim)
+        rounds = 0
+        while sim.who_sees_down(victim) != set(sim.alive()) - {victim}:
+            sim.run(1)
+            rounds += 1
+        out.append(rounds)
+        sim.run(5)
+    return out
+
+
+def false_convictions_per_node_hour(n: int, hours: float, loss: float, stall: bool) -> float:
+    sim = cluster(n, seed=9, loss=loss)
     sim.events.clear()
-    hour = 3600.0
     t = 0.0
-    while t < hour:
+    while t < hours * 3600:
         if stall:
             sim.pause(names(n)[5], 2.0)
         sim.run(10.0)
         t += 10.0
     downs = sum(1 for _, _, e in sim.events if e.kind == "down")
-    return downs / n
+    return downs / n / hours
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="10,100")
-    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--crashes", type=int, default=5)
+    parser.add_argument("--hours", type=float, default=1.0)
+    parser.add_argument("--lossy-n", type=int, default=20, help="cluster size for the false-conviction runs")
     args = parser.parse_args()
-    print(f"{'N':>6} {'bound':>6} {'median':>7} {'worst':>6} {'detect':>7} {'B/node/s':>9} {'seconds':>8}")
+    print(f"{'N':>6} {'bound':>6} {'median':>7} {'worst':>6} {'detect (timers)':>16} {'detect (tick)':>14} "
+          f"{'B/node/s':>9} {'seconds':>8}")
     for n in [int(s) for s in args.sizes.split(",")]:
         started = time.perf_counter()
-        trials = args.trials if n <= 100 else max(3, args.trials // 5)
-        rounds = [spread_rounds(n, seed) for seed in range(trials)]
+        sim = cluster(n, seed=1)
+        per_node = bytes_per_node_second(sim)
+        rounds = spread_rounds(sim, args.trials)
+        detect = detection_rounds(sim, args.crashes)
+        detect_tick = detection_rounds(cluster(n, seed=2, timers=False), args.crashes)
         bound = math.log(n, 3) + math.log(math.log(n))
-        detect = detection_rounds(n, 1)
-        per_node = bytes_per_node_second(n)
         print(
-            f"{n:>6} {bound:>6.1f} {statistics.median(rounds):>7.1f} {max(rounds):>6} {detect:>7} "
-            f"{per_node:>9,.0f} {time.perf_counter() - started:>8.1f}",
+            f"{n:>6} {bound:>6.1f} {statistics.median(rounds):>7.1f} {max(rounds):>6} "
+            f"{statistics.median(detect):>9.1f} ({max(detect):>2}) {statistics.median(detect_tick):>8.1f} "
+            f"({max(detect_tick):>2}) {per_node:>9,.0f} {time.perf_counter() - started:>8.1f}",
             flush=True,
         )
+    if args.hours <= 0:
+        return
     print()
-    print("false convictions per node-hour (20 nodes, 1 s interval, phi threshold 8):")
-    print(f"  10% message loss:                {false_convictions_per_node_hour(0.10, False):.3f}")
-    print(f"  one node stalled 2 s every 10 s: {false_convictions_per_node_hour(0.0, True):.3f}")
+    print(f"false convictions per node-hour ({args.lossy_n} nodes, 1 s interval, phi threshold 8, "
+          f"{args.hours:g} h):")
+    print(f"  10% message loss:                {false_convictions_per_node_hour(args.lossy_n, args.hours, 0.1, False):.3f}")
+    print(f"  one node stalled 2 s every 10 s: {false_convictions_per_node_hour(args.lossy_n, args.hours, 0.0, True):.3f}")
 
 
 if __name__ == "__main__":

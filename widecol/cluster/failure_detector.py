@@ -1,12 +1,25 @@
-"""Phi accrual failure detector over heartbeat arrivals (sans-IO).
+"""Phi accrual failure detection over suspicions and their refutations (sans-IO).
 
-How this works: for each endpoint we keep a bounded window of the intervals between heartbeat arrivals (the
-moments gossip saw that endpoint's heartbeat version rise). Like Cassandra's detector we model arrivals as
-exponential, so phi(now) = (now - last_arrival) / mean_interval / ln(10), i.e. -log10 of the probability that a
-heartbeat this late is still coming. An endpoint whose phi exceeds the conviction threshold (default 8) is
-convicted (down). The window is seeded with the expected interval so a fresh endpoint is judged sensibly, and
-intervals longer than `max_interval` (e.g. a pause of ours) are not recorded, so one long gap does not inflate the
-mean for ever. Time is always an argument; nothing here reads a clock.
+How this works. Gossip no longer carries every endpoint's heartbeat to every node each round (at N = 1,000 that
+alone would cost more than the whole bandwidth budget), so a node cannot watch each peer's heartbeat stream. It
+learns of trouble instead from a *suspicion*: some prober's direct and indirect probes of the endpoint went
+unanswered (see probes.py). A live endpoint answers a suspicion by refuting it (a higher heartbeat version), which
+gossip floods back. Phi accrual is applied to that stream: for each endpoint we keep a small window of how long
+its past refutations took to arrive (seeded with `refute_interval`, by default a quarter of the gossip interval),
+model them as exponential like Cassandra's detector models heartbeat gaps (the mean never drops below the
+seed: quick refutations must not make us hasty), and
+
+    phi(now) = (now - suspicion start) / mean refutation delay / ln(10)
+
+i.e. -log10 of the probability that a live endpoint would still not have refuted after this long. The endpoint
+is convicted when phi passes `threshold` (phi_convict_threshold, default 8: at the seed mean that is
+8 * ln(10) / 4 = 4.6 gossip intervals). An endpoint that keeps refuting late (a node that stalls, a lossy link)
+raises its own mean and so earns more patience, as a jittery heartbeat did before. Only refutations that came in
+before conviction are recorded, and delays are capped at `max_interval` refute-means, so one partition does not
+make an endpoint unconvictable for ever.
+
+Heartbeat arrivals (any direct or relayed evidence of life) are still recorded, for statistics. Time is always an
+argument; nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -20,44 +33,75 @@ PHI_FACTOR = 1.0 / math.log(10.0)
 
 @dataclass
 class _Window:
-    intervals: deque[float]
+    delays: deque[float]
     total: float
-    last: float
 
 
 class FailureDetector:
-    """Tracks heartbeat arrivals per endpoint and answers phi and up/down questions."""
+    """Per endpoint: open suspicions, learned refutation delays, and the last heartbeat arrival."""
 
-    def __init__(self, threshold: float = 8.0, expected_interval: float = 1.0,
-                 window_size: int = 1000, max_interval: float = 2.0) -> None:
+    def __init__(self, threshold: float = 8.0, expected_interval: float = 1.0, window_size: int = 16,
+                 max_interval: float = 2.0, refute_interval: float | None = None) -> None:
         self.threshold = threshold
         self.expected_interval = expected_interval
         self.window_size = window_size
-        self.max_interval = max_interval
+        self.max_interval = max_interval  # cap on a recorded refutation delay, in gossip intervals
+        self.refute_interval = refute_interval if refute_interval is not None else expected_interval / 4
         self._windows: dict[str, _Window] = {}
+        self._since: dict[str, float] = {}  # endpoint -> when its open suspicion started
+        self._arrivals: dict[str, float] = {}  # endpoint -> last evidence of life
+
+    # -- evidence of life ----------------------------------------------------------------------------------------
 
     def report(self, endpoint: str, now: float) -> None:
-        """Record a heartbeat arrival from `endpoint` at `now`. O(1)."""
+        """Record evidence that `endpoint` was alive at `now` (a heartbeat rise, a probe answered). O(1)."""
+        self._arrivals[endpoint] = now
+
+    def last_heartbeat(self, endpoint: str) -> float | None:
+        return self._arrivals.get(endpoint)
+
+    # -- suspicions ------------------------------------------------------------------------------------------------
+
+    def suspect(self, endpoint: str, since: float) -> None:
+        """Open a suspicion of `endpoint` that started at `since`, or move an open one earlier."""
+        current = self._since.get(endpoint)
+        if current is None or since < current:
+            self._since[endpoint] = since
+
+    def suspected_since(self, endpoint: str) -> float | None:
+        return self._since.get(endpoint)
+
+    def refute(self, endpoint: str, now: float, learn: bool = True) -> None:
+        """Close the open suspicion of `endpoint`, refuted at `now`; with `learn`, its delay joins the window."""
+        since = self._since.pop(endpoint, None)
+        if since is None or not learn:
+            return
+        delay = min(max(0.0, now - since), self.max_interval * self.expected_interval)
         window = self._windows.get(endpoint)
         if window is None:
-            seed = deque([self.expected_interval], maxlen=self.window_size)
-            self._windows[endpoint] = _Window(seed, self.expected_interval, now)
-            return
-        interval = now - window.last
-        window.last = now
-        if 0 < interval <= self.max_interval:
-            if len(window.intervals) == self.window_size:
-                window.total -= window.intervals[0]
-            window.intervals.append(interval)
-            window.total += interval
+            window = _Window(deque([self.refute_interval], maxlen=self.window_size), self.refute_interval)
+            self._windows[endpoint] = window
+        if len(window.delays) == self.window_size:
+            window.total -= window.delays[0]
+        window.delays.append(delay)
+        window.total += delay
+
+    def mean_refutation(self, endpoint: str) -> float:
+        window = self._windows.get(endpoint)
+        if window is None:
+            return self.refute_interval
+        return max(window.total / len(window.delays), self.refute_interval)
 
     def phi(self, endpoint: str, now: float) -> float:
-        """Suspicion level of `endpoint` at `now`; 0 for an endpoint never heard from."""
-        window = self._windows.get(endpoint)
-        if window is None:
+        """Suspicion level of `endpoint` at `now`: 0 unless a suspicion of it is open. O(1)."""
+        since = self._since.get(endpoint)
+        if since is None:
             return 0.0
-        mean = window.total / len(window.intervals)
-        return PHI_FACTOR * max(0.0, now - window.last) / mean
+        return PHI_FACTOR * max(0.0, now - since) / self.mean_refutation(endpoint)
+
+    def conviction_delay(self, endpoint: str) -> float:
+        """How long an open suspicion of `endpoint` stands before conviction: threshold * ln(10) * mean."""
+        return self.threshold * self.mean_refutation(endpoint) / PHI_FACTOR
 
     def is_alive(self, endpoint: str, now: float) -> bool:
         """True unless phi at `now` exceeds the conviction threshold."""
@@ -66,3 +110,5 @@ class FailureDetector:
     def remove(self, endpoint: str) -> None:
         """Forget `endpoint` (it left, or restarted with a new generation)."""
         self._windows.pop(endpoint, None)
+        self._since.pop(endpoint, None)
+        self._arrivals.pop(endpoint, None)

@@ -3,54 +3,63 @@
 How this works. Every endpoint has a heartbeat (generation = its start time in seconds, version = a counter it
 bumps every round) and application states (STATUS, TOKENS, SCHEMA, ...), each stamped with the heartbeat version
 current when it was set, so one counter orders everything an endpoint says within a generation. A higher
-generation supersedes everything of a lower one (a restart).
+generation supersedes everything of a lower one (a restart). Two liveness fields ride along, merged by maximum:
+`suspect` (the heartbeat version a prober last knew when it failed to reach the endpoint) and `alive` (the
+heartbeat version of its last refutation). A suspicion is open while suspect >= alive.
 
-Each round, tick(now) bumps our heartbeat and starts a three-way exchange with one random live peer, and
-sometimes with an unreachable one or a seed (as Cassandra's Gossiper does):
-  SYN  [(endpoint, generation, max version), ...]           what I know
-  ACK  requests [(endpoint, generation, version)], deltas    what you lack that I have, and what I lack
-  ACK2 deltas                                                what I had that you asked for
-A delta is (endpoint, generation, heartbeat version, {state: (value, version)}) holding only what is newer than
-the version the other side knows. handle(sender, message, now) applies deltas and returns the replies to send.
+Anti-entropy (every round, with one random live peer; sometimes an unreachable one or a seed, as Cassandra does):
+  SYN   [B, summary]                      one 32-bit hash per bucket of endpoints (summary.py); no heartbeats
+  ACK   [B, buckets, digests]             the responder's digests [endpoint, gen, version, suspect, alive] in
+                                          the buckets whose hashes differ (nothing at all when none differ)
+  ACK2  [requests, deltas]                what the initiator lacks, and what the responder lacks
+  ACK3  [deltas]                          what was asked for
+A delta is [generation, heartbeat, {key: [value, version]}, suspect, suspicion age, alive]. Each message has a
+byte budget; when not everything fits, the endpoints furthest behind go first. A quiet cluster exchanges only
+summaries: at N = 1,000, 128 buckets, 512 bytes a round.
 
-Liveness comes from the failure detector: every rise of an endpoint's heartbeat version is an arrival; tick()
-convicts endpoints whose phi passes the threshold. Events (joined, up, down, state changed, left) collect in a list
-that take_events() drains. A node whose STATUS says left or removed is quarantined: deltas about it with the same
-or an older generation are ignored for `quarantine_s`, so stale gossip never brings it back.
+Failure detection (probes.py, failure_detector.py): each round we probe two endpoints, directly then through k
+helpers; a failed probe opens a suspicion, which we flood at once (RUMOR to `fanout` random peers and to the
+suspect; every node that learns something new forwards it once), with anti-entropy as the backstop. A suspect
+that hears of it refutes (bumps its heartbeat into `alive`) and floods that; so does anyone who hears from it
+directly. Halfway to conviction a node that still holds the suspicion pings the suspect itself (and tells it),
+so a refutation the flood lost still reaches it. Each node convicts a suspect whose open suspicion's phi passes
+the threshold (failure_detector.py), and brings it back up when a refutation or a new generation arrives. A node that finds it was stalled (no call for
+1.5 intervals) drops its outstanding probes and convicts no one for one interval, while it catches up.
+
+Events (joined, up, down, changed, left) collect for take_events(). A node whose STATUS says left or removed is
+quarantined: deltas about it with the same or an older generation are ignored for `quarantine_s`.
 
 Nothing here reads a clock, sleeps or touches a socket: `now` (seconds) is an argument, randomness is an injected
-random.Random, and messages are plain lists that msgpack carries.
+random.Random, and messages are plain lists that msgpack carries. Drivers call tick(now) once per interval and,
+for sub-round probe timers, advance(now) at deadline() (without it, timers fire at the next tick).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from hashlib import blake2b
 from typing import Any
 
-from widecol.cluster.failure_detector import FailureDetector
+import msgpack
 
-SYN, ACK, ACK2 = "GOSSIP_SYN", "GOSSIP_ACK", "GOSSIP_ACK2"
+from widecol.cluster.endpoint_state import EndpointState
+from widecol.cluster.failure_detector import FailureDetector
+from widecol.cluster.pool import Pool
+from widecol.cluster.probes import PING, PING_REQ, PONG, Prober
+from widecol.cluster.summary import FINE, Summary, bucket_count
+from widecol.errors import ProtocolError
+
+SYN, ACK, ACK2, ACK3, RUMOR = "GOSSIP_SYN", "GOSSIP_ACK", "GOSSIP_ACK2", "GOSSIP_ACK3", "GOSSIP_RUMOR"
+VERBS = (SYN, ACK, ACK2, ACK3, RUMOR, PING, PONG, PING_REQ)
 STATUS, TOKENS, SCHEMA, LOAD, DC, RACK, HOST_ID, NATIVE_ADDRESS, RELEASE_VERSION = (
     "STATUS", "TOKENS", "SCHEMA", "LOAD", "DC", "RACK", "HOST_ID", "NATIVE_ADDRESS", "RELEASE_VERSION",
 )
 GONE = ("left", "removed")
+BEHIND_ALL = 1 << 62  # how far behind a peer is that lacks an endpoint (or its generation) entirely
 
-
-@dataclass
-class EndpointState:
-    generation: int
-    version: int = 0  # heartbeat version
-    states: dict[str, tuple[Any, int]] = field(default_factory=dict)  # key -> (value, version)
-
-    def max_version(self) -> int:
-        return max([self.version, *(v for _, v in self.states.values())])
-
-    def delta_since(self, version: int) -> list:
-        """(generation, heartbeat version, {key: [value, version]}) with the states newer than VERSION."""
-        newer = {k: [value, v] for k, (value, v) in self.states.items() if v > version}
-        return [self.generation, self.version, newer]
+Message = tuple[str, str, list]
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,26 @@ class Event:
     value: Any = None
 
 
+@dataclass(frozen=True)
+class GossipStatistics:
+    rounds: int
+    messages_sent: int
+    messages_received: int
+    bytes_sent: int  # msgpack sizes of the bodies
+    bytes_received: int
+    convictions: int  # times this node marked an endpoint down
+    suspicions: int  # probes of ours that failed and opened a suspicion
+    refutations: int  # times we refuted a suspicion of ourselves
+    live: int
+    down: int
+    heartbeat_age: Mapping[str, float | None]  # peer -> seconds since its last heartbeat or probe answer
+
+
 class Gossiper:
+    """One node's gossip state machine. `interval` defaults to the detector's expected interval; `fanout` is how
+    many peers a new suspicion or refutation is flooded to; `max_message_bytes` bounds each ACK/ACK2/ACK3
+    (estimated msgpack size; a single endpoint larger than that is still sent, alone)."""
+
     def __init__(
         self,
         endpoint: str,
@@ -70,17 +98,40 @@ class Gossiper:
         rng: random.Random,
         detector: FailureDetector | None = None,
         quarantine_s: float = 60.0,
+        *,
+        interval: float | None = None,
+        fanout: int = 3,
+        max_message_bytes: int = 65536,
+        probe_helpers: int = 5,
+        probes_per_round: int = 2,
     ) -> None:
         self.endpoint = endpoint
         self.seeds = [s for s in seeds if s != endpoint]
         self.rng = rng
         self.detector = detector or FailureDetector()
         self.quarantine_s = quarantine_s
+        self.interval = interval if interval is not None else self.detector.expected_interval
+        self.fanout = fanout
+        self.max_message_bytes = max_message_bytes
         self.endpoints: dict[str, EndpointState] = {endpoint: EndpointState(generation)}
         self.live: set[str] = set()
+        self._live = Pool()
+        self._down = Pool()  # convicted, not gone: whom we sometimes gossip with to notice a recovery
+        self._suspected: set[str] = set()  # open suspicions we know of
+        self._checked: set[str] = set()  # ... and those we have pinged ourselves, halfway to conviction
+        self._summary = Summary()
+        self._summary.update(endpoint, generation, 0, -1, -1)
+        self._prober = Prober(rng, self.interval, helpers=probe_helpers, per_round=probes_per_round)
         self._quarantine: dict[str, tuple[int, float]] = {}  # endpoint -> (generation, until)
         self._events: list[Event] = []
+        self._last_now: float | None = None
+        self._grace_until = float("-inf")
         self.rounds = 0
+        self._sent = [0, 0]  # messages, bytes
+        self._received = [0, 0]
+        self.convictions = 0
+        self.suspicions = 0
+        self.refutations = 0
 
     # -- local state -----------------------------------------------------------------------------------------------
 
@@ -92,92 +143,245 @@ class Gossiper:
         """Publish KEY = VALUE for this node; it spreads from the next round on."""
         local = self.local
         local.version += 1
-        local.states[key] = (value, local.version)
+        local.set(key, value, local.version)
+        self._rehash(self.endpoint)
+
+    def preload(self, endpoint: str, state: EndpointState, now: float) -> None:
+        """Install a peer's state (copied) as if gossip had just brought it, live, without events: a simulator's
+        warm start, or a node restoring the peers it saved. Ignored if we already know that endpoint."""
+        if endpoint == self.endpoint or endpoint in self.endpoints:
+            return
+        mine = EndpointState(state.generation, state.version, dict(state.states), state.suspect, state.alive,
+                             state.app_version, dict(state.sizes))
+        self.endpoints[endpoint] = mine
+        self._rehash(endpoint)
+        self.detector.report(endpoint, now)
+        if not self._gone(endpoint) and not mine.suspected():
+            self.live.add(endpoint)
+            self._live.add(endpoint)
 
     def take_events(self) -> list[Event]:
         events, self._events = self._events, []
         return events
 
-    # -- rounds ------------------------------------------------------------------------------------------------------
+    # -- rounds and timers -------------------------------------------------------------------------------------------
 
-    def tick(self, now: float) -> list[tuple[str, str, list]]:
-        """One gossip round: bump the heartbeat, convict silent endpoints, pick whom to talk to.
-        Returns (peer, verb, body) messages to send."""
+    def tick(self, now: float) -> list[Message]:
+        """One gossip round: bump the heartbeat, run due timers, gossip with a peer (and maybe an unreachable one
+        or a seed), start this round's probes. Returns (peer, verb, body) messages to send."""
+        out = self._timers(now)
         self.rounds += 1
         self.local.version += 1
-        for endpoint in list(self.live):
-            if not self.detector.is_alive(endpoint, now):
-                self.live.discard(endpoint)
-                self._events.append(Event("down", endpoint))
         for endpoint, (_gen, until) in list(self._quarantine.items()):
             if now >= until:
                 del self._quarantine[endpoint]
-        digests = self._digests()
-        out = []
-        live = sorted(self.live)
-        if live:
-            out.append(self.rng.choice(live))
-        unreachable = sorted(e for e in self.endpoints if e != self.endpoint and e not in self.live and not self._gone(e))
-        if unreachable and self.rng.random() < len(unreachable) / (len(live) + 1):
-            out.append(self.rng.choice(unreachable))
-        if self.seeds and (not live or (self.rng.random() < len(self.seeds) / (len(live) + len(unreachable) + 1))):
+        peers = []
+        if self._live:
+            peers.append(self._live.choice(self.rng))
+        if self._down and self.rng.random() < len(self._down) / (len(self._live) + 1):
+            peers.append(self._down.choice(self.rng))
+        if self.seeds and (not self._live or self.rng.random() < len(self.seeds) / (len(self.endpoints))):
             seed = self.rng.choice(self.seeds)
-            if seed not in out:
-                out.append(seed)
-        return [(peer, SYN, digests) for peer in out]
+            if seed not in peers:
+                peers.append(seed)
+        buckets = bucket_count(len(self.endpoints))
+        summary = self._summary.fold(buckets)
+        out.extend((peer, SYN, [buckets, summary]) for peer in peers)
+        out.extend(self._prober.start(now, self._hello(), self._probe_candidates, self._probe_valid))
+        return self._count(out)
 
-    def _digests(self) -> list:
-        digests = [[e, s.generation, s.max_version()] for e, s in self.endpoints.items()]
-        self.rng.shuffle(digests)
-        return digests
+    def advance(self, now: float) -> list[Message]:
+        """Run the timers due by `now` (probe escalations and failures, convictions); call it at deadline()."""
+        return self._count(self._timers(now))
+
+    def deadline(self) -> float | None:
+        """When advance() next has work: a probe timer or a suspicion reaching conviction. O(suspicions)."""
+        times: list[float] = []
+        probe = self._prober.deadline()
+        if probe is not None:
+            times.append(probe)
+        for e in self._suspected:
+            since = self.detector.suspected_since(e)
+            if since is not None and e in self.live:
+                delay = self.detector.conviction_delay(e) * (1.0 if e in self._checked else 0.5)
+                times.append(max(since + delay + 1e-6, self._grace_until))
+        return min(times) if times else None
+
+    def _timers(self, now: float) -> list[Message]:
+        self._observe(now)
+        out, failed = self._prober.expire(now, self._hello(), self._pick_helpers)
+        for target in failed:
+            out.extend(self._suspect(target, now))
+        out.extend(self._check_suspects(now))
+        self._convict_due(now)
+        return out
+
+    def _check_suspects(self, now: float) -> list[Message]:
+        """Halfway to conviction, ping the suspect ourselves and tell it it is suspected: a refutation the flood
+        lost reaches us by the PONG, or by its fresh refutation."""
+        out: list[Message] = []
+        for e in sorted(self._suspected - self._checked):
+            if e in self.live and self.detector.phi(e, now) > self.detector.threshold / 2:
+                self._checked.add(e)
+                out.append((e, PING, [0, *self._hello()]))
+                out.append((e, RUMOR, [self._record(e, now)]))
+        return out
+
+    def _observe(self, now: float) -> None:
+        if self._last_now is not None and now - self._last_now > 1.5 * self.interval:
+            self._prober.reset()  # we were stalled: silence during it proves nothing about others
+            self._grace_until = now + self.interval
+        if self._last_now is None or now > self._last_now:
+            self._last_now = now
+
+    def _hello(self) -> list:
+        return [self.local.generation, self.local.version]
+
+    def _probe_candidates(self) -> list[str]:
+        return [e for e in self.endpoints if e != self.endpoint and not self._gone(e)]
+
+    def _probe_valid(self, endpoint: str) -> bool:
+        return endpoint in self.endpoints and not self._gone(endpoint)
+
+    def _pick_helpers(self, k: int, target: str) -> list[str]:
+        return self._live.sample(self.rng, k, (target,))
 
     # -- messages ----------------------------------------------------------------------------------------------------
 
-    def handle(self, sender: str, verb: str, body: list, now: float) -> list[tuple[str, str, list]]:
-        """Apply one gossip message from SENDER; returns the replies to send."""
+    def handle(self, sender: str, verb: str, body: list, now: float) -> list[Message]:
+        """Apply one gossip message from SENDER; returns the replies to send. Raises ProtocolError if malformed."""
+        self._observe(now)
+        self._received[0] += 1
+        self._received[1] += len(msgpack.packb(body, default=str))
+        try:
+            out = self._dispatch(sender, verb, body, now)
+        except (TypeError, ValueError, KeyError, IndexError) as e:
+            raise ProtocolError(f"malformed {verb} from {sender}: {e!r}") from e
+        self._convict_due(now)
+        return self._count(out)
+
+    def _dispatch(self, sender: str, verb: str, body: list, now: float) -> list[Message]:
         if verb == SYN:
-            requests, deltas = [], {}
-            for endpoint, generation, max_version in body:
-                mine = self.endpoints.get(endpoint)
-                if mine is None or generation > mine.generation:
-                    requests.append([endpoint, generation, -1])
-                elif generation < mine.generation:
-                    deltas[endpoint] = mine.delta_since(-1)
-                elif max_version > mine.max_version():
-                    requests.append([endpoint, generation, mine.max_version()])
-                elif max_version < mine.max_version():
-                    deltas[endpoint] = mine.delta_since(max_version)
-            known = {d[0] for d in body}
-            for endpoint, state in self.endpoints.items():
-                if endpoint not in known:
-                    deltas[endpoint] = state.delta_since(-1)
-            return [(sender, ACK, [requests, deltas])]
+            return self._on_syn(sender, int(body[0]), bytes(body[1]))
         if verb == ACK:
+            return self._on_ack(sender, int(body[0]), body[1], body[2], now)
+        if verb == ACK2:
             requests, deltas = body
-            self._apply(deltas, now)
-            reply = {}
+            out = self._apply(deltas, sender, now)
+            pushes = []
             for endpoint, generation, version in requests:
                 mine = self.endpoints.get(endpoint)
                 if mine is not None and mine.generation >= generation:
-                    reply[endpoint] = mine.delta_since(version if mine.generation == generation else -1)
-            return [(sender, ACK2, [reply])] if reply else []
-        if verb == ACK2:
-            self._apply(body[0], now)
-            return []
-        return []
+                    same = mine.generation == generation and version >= 0
+                    pushes.append((mine.app_version - version if same else BEHIND_ALL, endpoint,
+                                   version if same else -1))
+            reply = self._deltas(pushes, self.max_message_bytes, now)
+            if reply:
+                out.append((sender, ACK3, [reply]))
+            return out
+        if verb == ACK3:
+            return self._apply(body[0], sender, now)
+        if verb == RUMOR:
+            changed = []
+            for endpoint, generation, heartbeat, suspect, age, alive in body:
+                mine = self.endpoints.get(endpoint)
+                if mine is not None and mine.generation == generation and not self._quarantined(endpoint, generation):
+                    if self._merge_liveness(endpoint, mine, heartbeat, suspect, age, alive, now):
+                        changed.append(endpoint)
+            return self._flood(changed, sender, now)
+        if verb == PING:
+            seq, generation, heartbeat = body
+            out = self._evidence(sender, generation, heartbeat, now)
+            return [(sender, PONG, [seq, self.endpoint, *self._hello()]), *out]
+        if verb == PONG:
+            seq, endpoint, generation, heartbeat = body
+            out = self._evidence(endpoint, generation, heartbeat, now)
+            return out + self._prober.answered(seq, endpoint, [generation, heartbeat])
+        if verb == PING_REQ:
+            seq, target = body
+            return self._prober.relay(now, sender, seq, target, self._hello())
+        raise ValueError(f"unknown gossip verb {verb}")
 
-    def _apply(self, deltas: dict, now: float) -> None:
-        for endpoint, (generation, heartbeat, states) in deltas.items():
+    def _on_syn(self, sender: str, buckets: int, summary: bytes) -> list[Message]:
+        if buckets < 1 or buckets > FINE or buckets & (buckets - 1):
+            raise ValueError(f"bucket count {buckets} is not a power of two up to {FINE}")
+        differing = self._summary.differing(buckets, summary)
+        if not differing:
+            return []
+        self.rng.shuffle(differing)
+        chosen: list[int] = []
+        digests: list[list] = []
+        used = 0
+        for bucket in differing:
+            members = self._summary.members(buckets, bucket)
+            cost = 8 + sum(len(e) + 20 for e in members)
+            if chosen and used + cost > self.max_message_bytes:
+                break
+            chosen.append(bucket)
+            used += cost
+            for e in members:
+                s = self.endpoints[e]
+                digests.append([e, s.generation, s.app_version, s.suspect, s.alive])
+        return [(sender, ACK, [buckets, chosen, digests])]
+
+    def _on_ack(self, sender: str, buckets: int, chosen: list, digests: list, now: float) -> list[Message]:
+        if buckets < 1 or buckets > FINE or buckets & (buckets - 1):
+            raise ValueError(f"bucket count {buckets} is not a power of two up to {FINE}")
+        requests, pushes, theirs = [], [], set()
+        for endpoint, generation, version, suspect, alive in digests:
+            theirs.add(endpoint)
+            mine = self.endpoints.get(endpoint)
+            if mine is None or generation > mine.generation:
+                if not self._quarantined(endpoint, generation):
+                    requests.append([endpoint, generation, -1])
+            elif generation < mine.generation:
+                pushes.append((BEHIND_ALL, endpoint, -1))
+            else:
+                if version > mine.app_version or suspect > mine.suspect or alive > mine.alive:
+                    requests.append([endpoint, generation, mine.app_version])
+                if version < mine.app_version or suspect < mine.suspect or alive < mine.alive:
+                    pushes.append((mine.app_version - version, endpoint, version))
+        for bucket in chosen:
+            for endpoint in self._summary.members(buckets, int(bucket)):
+                if endpoint not in theirs:
+                    pushes.append((BEHIND_ALL, endpoint, -1))
+        budget = self.max_message_bytes - sum(len(r[0]) + 12 for r in requests)
+        deltas = self._deltas(pushes, budget, now)
+        return [(sender, ACK2, [requests, deltas])] if requests or deltas else []
+
+    def _deltas(self, pushes: list[tuple[int, str, int]], budget: int, now: float) -> dict[str, list]:
+        """Deltas for (behind, endpoint, since version), furthest behind first, within `budget` bytes."""
+        pushes.sort(key=lambda p: (-p[0], p[1]))
+        out: dict[str, list] = {}
+        used = 0
+        for _behind, endpoint, since in pushes:
+            s = self.endpoints[endpoint]
+            newer = {k: [value, v] for k, (value, v) in s.states.items() if v > since}
+            cost = 24 + len(endpoint) + sum(s.sizes.get(k, 16) for k in newer)
+            if out and used + cost > budget:
+                break
+            used += cost
+            out[endpoint] = [s.generation, s.version, newer, s.suspect, self._age(endpoint, now), s.alive]
+        return out
+
+    def _age(self, endpoint: str, now: float) -> float:
+        since = self.detector.suspected_since(endpoint)
+        return 0.0 if since is None else max(0.0, now - since)
+
+    def _apply(self, deltas: dict, sender: str, now: float) -> list[Message]:
+        changed = []
+        for endpoint, (generation, heartbeat, states, suspect, age, alive) in deltas.items():
             if endpoint == self.endpoint:
+                if generation == self.local.generation and self._merge_liveness(
+                        endpoint, self.local, heartbeat, suspect, age, alive, now):
+                    changed.append(endpoint)
                 continue
-            quarantined = self._quarantine.get(endpoint)
-            if quarantined is not None and generation <= quarantined[0]:
+            if self._quarantined(endpoint, generation):
                 continue
             mine = self.endpoints.get(endpoint)
             if mine is None or generation > mine.generation:
                 if mine is not None:
-                    self.detector.remove(endpoint)
-                    self.live.discard(endpoint)
+                    self._forget(endpoint)
                 mine = EndpointState(generation, -1)
                 new = endpoint not in self.endpoints
                 self.endpoints[endpoint] = mine
@@ -188,27 +392,165 @@ class Gossiper:
             if heartbeat > mine.version:
                 mine.version = heartbeat
                 self.detector.report(endpoint, now)
-                if endpoint not in self.live and not self._gone(endpoint):
-                    self.live.add(endpoint)
-                    self._events.append(Event("up", endpoint))
             for key, (value, version) in states.items():
                 old = mine.states.get(key)
                 if old is None or version > old[1]:
-                    mine.states[key] = (value, version)
+                    mine.set(key, value, version)
                     if old is None or old[0] != value:
                         self._events.append(Event("changed", endpoint, key, value))
                     if key == STATUS and value in GONE:
                         self._leave(endpoint, generation, now)
+            if self._merge_liveness(endpoint, mine, heartbeat, suspect, age, alive, now):
+                changed.append(endpoint)
+            else:
+                self._rehash(endpoint)
+                self._reconsider(endpoint, now)
+        return self._flood(changed, sender, now)
+
+    # -- liveness ----------------------------------------------------------------------------------------------------
+
+    def _merge_liveness(self, endpoint: str, mine: EndpointState, heartbeat: int, suspect: int, age: float,
+                        alive: int, now: float) -> bool:
+        """Merge a peer's suspicion and refutation fields; True if we learned something to pass on."""
+        changed = False
+        if alive > mine.alive:
+            mine.alive = alive
+            changed = True
+        if suspect > mine.suspect:
+            mine.suspect = suspect
+            changed = True
+        if endpoint == self.endpoint:
+            if mine.suspected():  # someone suspects us: refute with a fresh heartbeat
+                self.refutations += 1
+                mine.version += 1
+                mine.alive = mine.version
+                changed = True
+            if changed:
+                self._rehash(endpoint)
+            return changed
+        if mine.suspected() and suspect == mine.suspect and not self._gone(endpoint):
+            self.detector.suspect(endpoint, now - max(0.0, float(age)))
+        if changed:
+            self._rehash(endpoint)
+            self._reconsider(endpoint, now)
+        return changed
+
+    def _evidence(self, endpoint: str, generation: int, heartbeat: int, now: float) -> list[Message]:
+        """Direct word from `endpoint` (or a relayed probe answer): it is alive at `heartbeat`."""
+        mine = self.endpoints.get(endpoint)
+        if mine is None or endpoint == self.endpoint or generation != mine.generation:
+            return []
+        self.detector.report(endpoint, now)
+        mine.version = max(mine.version, heartbeat)
+        if mine.suspected() and heartbeat > mine.suspect:
+            mine.alive = heartbeat  # refute on its behalf
+            self._rehash(endpoint)
+            self._reconsider(endpoint, now)
+            return self._flood([endpoint], endpoint, now)
+        return []
+
+    def _suspect(self, target: str, now: float) -> list[Message]:
+        """Our probe of `target` failed: open a suspicion and flood it (to the suspect too, so it can refute)."""
+        mine = self.endpoints.get(target)
+        if mine is None or target == self.endpoint or self._gone(target) or mine.suspected():
+            return []
+        mine.suspect = max(mine.version, mine.alive, mine.suspect)
+        self.suspicions += 1
+        self.detector.suspect(target, now)
+        self._rehash(target)
+        self._reconsider(target, now)
+        out = self._flood([target], None, now)
+        if all(peer != target for peer, _, _ in out):
+            out.append((target, RUMOR, [self._record(target, now)]))
+        return out
+
+    def _reconsider(self, endpoint: str, now: float) -> None:
+        """Bring `endpoint`'s live/down standing in line with its state; emits up and down events."""
+        if endpoint == self.endpoint:
+            return
+        mine = self.endpoints[endpoint]
+        if self._gone(endpoint):
+            self._suspected.discard(endpoint)
+            self._checked.discard(endpoint)
+            return
+        if mine.suspected():
+            if self.detector.suspected_since(endpoint) is None:
+                self.detector.suspect(endpoint, now)
+            self._suspected.add(endpoint)
+            if endpoint not in self.live and endpoint not in self._down:
+                if self.detector.is_alive(endpoint, now):
+                    self._mark_up(endpoint)
+                else:  # we first hear of it already convicted elsewhere: down, never up
+                    self._down.add(endpoint)
+                    self._events.append(Event("down", endpoint))
+            return
+        if endpoint in self._suspected:
+            self._suspected.discard(endpoint)
+            self._checked.discard(endpoint)
+            self.detector.refute(endpoint, now, learn=endpoint in self.live)
+        if endpoint not in self.live:
+            self._mark_up(endpoint)
+
+    def _convict_due(self, now: float) -> None:
+        if now < self._grace_until:
+            return
+        for endpoint in sorted(self._suspected):
+            if endpoint in self.live and not self.detector.is_alive(endpoint, now):
+                self.live.discard(endpoint)
+                self._live.discard(endpoint)
+                self._down.add(endpoint)
+                self.convictions += 1
+                self._events.append(Event("down", endpoint))
+
+    def _mark_up(self, endpoint: str) -> None:
+        self._down.discard(endpoint)
+        self.live.add(endpoint)
+        self._live.add(endpoint)
+        self._events.append(Event("up", endpoint))
+
+    def _forget(self, endpoint: str) -> None:
+        """An older generation of `endpoint` is superseded: drop its liveness standing."""
+        self.detector.remove(endpoint)
+        self._suspected.discard(endpoint)
+        self._checked.discard(endpoint)
+        self._down.discard(endpoint)
+        self.live.discard(endpoint)
+        self._live.discard(endpoint)
+
+    def _record(self, endpoint: str, now: float) -> list:
+        s = self.endpoints[endpoint]
+        return [endpoint, s.generation, s.version, s.suspect, self._age(endpoint, now), s.alive]
+
+    def _flood(self, endpoints: list[str], sender: str | None, now: float) -> list[Message]:
+        """Pass newly learned suspicions and refutations to `fanout` random live peers, at once."""
+        if not endpoints:
+            return []
+        records = [self._record(e, now) for e in endpoints]
+        exclude = {self.endpoint, *([sender] if sender else [])}
+        return [(peer, RUMOR, records) for peer in self._live.sample(self.rng, self.fanout, exclude)]
+
+    def _rehash(self, endpoint: str) -> None:
+        s = self.endpoints[endpoint]
+        self._summary.update(endpoint, s.generation, s.app_version, s.suspect, s.alive)
+
+    def _quarantined(self, endpoint: str, generation: int) -> bool:
+        q = self._quarantine.get(endpoint)
+        return q is not None and generation <= q[0]
 
     def _gone(self, endpoint: str) -> bool:
         status = self.endpoints[endpoint].states.get(STATUS)
         return status is not None and status[0] in GONE
 
     def _leave(self, endpoint: str, generation: int, now: float) -> None:
-        self.live.discard(endpoint)
-        self.detector.remove(endpoint)
+        self._forget(endpoint)
         self._quarantine[endpoint] = (generation, now + self.quarantine_s)
         self._events.append(Event("left", endpoint))
+
+    def _count(self, out: list[Message]) -> list[Message]:
+        self._sent[0] += len(out)
+        for _, _, body in out:
+            self._sent[1] += len(msgpack.packb(body, default=str))
+        return out
 
     # -- views -------------------------------------------------------------------------------------------------------
 
@@ -221,3 +563,24 @@ class Gossiper:
     def view(self) -> dict[str, tuple[int, dict[str, Any]]]:
         """Every endpoint's generation and application states (what two converged nodes agree on)."""
         return {e: (s.generation, {k: v for k, (v, _) in s.states.items()}) for e, s in self.endpoints.items()}
+
+    def view_hash(self) -> str:
+        """16 hex digits over every endpoint's generation and application states (not heartbeats): two
+        converged nodes show the same hash. O(N) in endpoints and states."""
+        h = blake2b(digest_size=8)
+        for endpoint in sorted(self.endpoints):
+            s = self.endpoints[endpoint]
+            states = sorted((k, v) for k, (v, _) in s.states.items())
+            h.update(msgpack.packb([endpoint, s.generation, states], default=str))
+        return h.hexdigest()
+
+    def statistics(self, now: float) -> GossipStatistics:
+        """Counters since start, and per known peer the seconds since its last heartbeat (None: never)."""
+        ages: dict[str, float | None] = {}
+        for endpoint in self.endpoints:
+            if endpoint != self.endpoint:
+                last = self.detector.last_heartbeat(endpoint)
+                ages[endpoint] = None if last is None else max(0.0, now - last)
+        return GossipStatistics(self.rounds, self._sent[0], self._received[0], self._sent[1], self._received[1],
+                                self.convictions, self.suspicions, self.refutations, len(self.live),
+                                len(self._down), ages)

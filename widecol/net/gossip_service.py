@@ -1,6 +1,7 @@
 """The trio edge of gossip: runs a sans-IO Gossiper over internode messaging.
 
-How this works. `run` registers a handler for every gossip verb, then ticks the Gossiper every interval. Whatever
+How this works. `run` registers a handler for every gossip verb, then ticks the Gossiper every interval and runs
+its timers (probe escalations, convictions) when `deadline()` comes due. Whatever
 `tick` and `handle` return is sent as one-way, droppable messages (gossip tolerates loss; a full queue to a dead
 peer must not hold anything up). After each tick or message the Gossiper's events are drained and handed to the
 node's `on_events` callback, in order, from one task, so listeners see joins, ups and downs in the order gossip
@@ -17,12 +18,14 @@ import trio
 
 from widecol.cluster import gossip
 from widecol.cluster.gossip import Event, Gossiper
+from widecol.errors import ProtocolError
 from widecol.net.frames import Address, Message
 from widecol.net.messaging import _Service
 
 log = logging.getLogger(__name__)
 
 EventsCallback = Callable[[list[Event]], Awaitable[None]]
+TIMER_POLL_S = 0.05
 
 
 def endpoint_of(address: Address) -> str:
@@ -55,9 +58,19 @@ class GossipService:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._deliver_events)
             task_status.started()
+            next_round = self.now()
             while True:
-                await self.round()
-                await trio.sleep(self.interval_s)
+                if self.now() >= next_round:
+                    await self.round()
+                    next_round = self.now() + self.interval_s
+                async with self.lock:
+                    due = self.gossiper.deadline()
+                if due is not None and due <= self.now():
+                    await self._advance()
+                    continue
+                wake = next_round if due is None else min(next_round, due)
+                # Handlers may set earlier timers meanwhile: look again at least every TIMER_POLL_S.
+                await trio.sleep(max(0.0, min(wake - self.now(), TIMER_POLL_S)))
 
     async def round(self) -> None:
         """One gossip round now."""
@@ -67,9 +80,21 @@ class GossipService:
         await self._send(out)
         await self._publish(events)
 
+    async def _advance(self) -> None:
+        """Run the Gossiper's due timers (probe escalations, convictions)."""
+        async with self.lock:
+            out = self.gossiper.advance(self.now())
+            events = self.gossiper.take_events()
+        await self._send(out)
+        await self._publish(events)
+
     async def _handle(self, message: Message) -> None:
         async with self.lock:
-            out = self.gossiper.handle(endpoint_of(message.sender), message.verb, message.body, self.now())
+            try:
+                out = self.gossiper.handle(endpoint_of(message.sender), message.verb, message.body, self.now())
+            except ProtocolError as exc:  # a malformed message from a peer: drop it, keep gossiping
+                log.warning("gossip: dropped a malformed %s from %s: %s", message.verb, message.sender, exc)
+                return
             events = self.gossiper.take_events()
         await self._send(out)
         await self._publish(events)
