@@ -504,7 +504,9 @@ class ClusterNode:
                 continue
             host = address_of(peer.endpoint)[0]
             native = address_of(peer.native_address)[0] if peer.native_address else host
+            native_port = int(peer.native_address.rpartition(":")[2]) if peer.native_address else None
             rows.append({
+                "peer_port": address_of(peer.endpoint)[1], "native_port": native_port,
                 "peer": host, "data_center": peer.dc, "host_id": uuid.UUID(peer.host_id) if peer.host_id else None,
                 "preferred_ip": host, "rack": peer.rack, "release_version": peer.release_version,
                 "rpc_address": native, "schema_version": uuid.UUID(peer.schema) if peer.schema else None,

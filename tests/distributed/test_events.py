@@ -74,3 +74,20 @@ def test_clients_hear_nodes_go_down_come_up_and_join(tmp_path):
             listener.close()
     finally:
         cluster.kill_all()
+
+
+def test_system_peers_and_peers_v2_list_every_other_node_with_its_ports(tmp_path):
+    from widecol.client import connect
+
+    cluster = LocalCluster(tmp_path, 3).start_all()
+    try:
+        with connect(f"{cluster.hosts['n2']}:{cluster.native_port}") as c:
+            v1 = c.execute("SELECT peer, rpc_address, tokens FROM system.peers").as_dicts()
+            v2 = c.execute("SELECT peer, peer_port, native_address, native_port, tokens FROM system.peers_v2").as_dicts()
+        others = {cluster.hosts[n] for n in ("n1", "n3")}
+        assert {str(r["peer"]) for r in v1} == others == {str(r["native_address"]) for r in v2}
+        assert {r["native_port"] for r in v2} == {cluster.native_port}
+        assert {r["peer_port"] for r in v2} == {cluster.internode_port}
+        assert all(len(r["tokens"]) == 8 for r in v1 + v2)
+    finally:
+        cluster.kill_all()

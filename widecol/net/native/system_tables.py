@@ -4,7 +4,7 @@ How this works: `SystemTables.select(stmt)` answers a parsed SELECT on one of th
 the statement is for some other table (the executor then handles it). Each table is a list of column
 (name, type) pairs and a function producing its rows as dicts, built fresh from the live schema on every query;
 WHERE restrictions of the form `column = literal` (and IN) are applied as filters, and the selected columns are
-projected. system.peers_v2 does not exist, as on Cassandra 3.11, so the driver falls back to system.peers.
+projected. system.peers_v2 (Cassandra 4's, with ports) is system.peers plus each peer's native and internode port.
 The node's host id and tokens are chosen once and kept in the data directory (`identity.json`).
 """
 
@@ -112,6 +112,7 @@ class SystemTables:
         self.tables: dict[tuple[str, str], tuple[list[tuple[str, str]], Callable[[Schema], list[dict]]]] = {
             ("system", "local"): (_LOCAL_COLUMNS, self._local),
             ("system", "peers"): (_PEERS_COLUMNS, lambda _s: self.peers()),
+            ("system", "peers_v2"): (_PEERS_V2_COLUMNS, lambda _s: [_peer_v2(row) for row in self.peers()]),
             ("system_schema", "keyspaces"): (_KEYSPACES_COLUMNS, lambda s: _keyspaces(s) + self._virtual_keyspaces()),
             ("system_schema", "tables"): (_TABLES_COLUMNS, lambda s: _tables(s) + self._virtual_tables()),
             ("system_schema", "columns"): (_COLUMNS_COLUMNS, lambda s: _columns(s) + self._virtual_columns()),
@@ -268,6 +269,18 @@ _PEERS_COLUMNS = [
     ("peer", "inet"), ("data_center", _TEXT), ("host_id", "uuid"), ("preferred_ip", "inet"), ("rack", _TEXT),
     ("release_version", _TEXT), ("rpc_address", "inet"), ("schema_version", "uuid"), ("tokens", _SET),
 ]
+_PEERS_V2_COLUMNS = [
+    ("peer", "inet"), ("peer_port", "int"), ("data_center", _TEXT), ("host_id", "uuid"), ("native_address", "inet"),
+    ("native_port", "int"), ("preferred_ip", "inet"), ("preferred_port", "int"), ("rack", _TEXT),
+    ("release_version", _TEXT), ("schema_version", "uuid"), ("tokens", _SET),
+]
+
+
+def _peer_v2(row: dict) -> dict:
+    """A system.peers row (with the extra keys peer_port and native_port) as system.peers_v2 shows it."""
+    return {**row, "native_address": row.get("rpc_address"), "preferred_port": row.get("peer_port")}
+
+
 _KEYSPACES_COLUMNS = [("keyspace_name", _TEXT), ("durable_writes", "boolean"), ("replication", _MAP)]
 _TABLES_COLUMNS = [("keyspace_name", _TEXT), ("table_name", _TEXT), *_TABLE_OPTION_COLUMNS,
                    ("flags", _SET), ("id", "uuid")]
