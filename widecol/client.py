@@ -14,6 +14,7 @@ runs an AsyncClient on a trio loop in a daemon thread and calls into it through 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 import threading
@@ -42,6 +43,7 @@ from widecol.client_result import (
 from widecol.errors import InvalidRequest, ProtocolError, Unprepared
 from widecol.net.native.messages import Execute, Prepare, Query, QueryParameters
 from widecol.net.native.results import ErrorResponse, PreparedResult, ResultResponse
+from widecol.storage.token import token
 
 __all__ = [
     "AsyncClient", "Client", "ClientConnectionError", "ConnectionLost", "NoHostAvailable", "OperationTimedOut",
@@ -49,6 +51,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+RING_REFRESH_S = 30.0  # how often token-aware routing rereads the ring
 
 DEFAULT_PAGE_SIZE = 5000
 T = TypeVar("T")
@@ -71,6 +75,11 @@ class AsyncClient:
         self._prepared: dict[tuple[str | None, str], PreparedStatement] = {}
         self._keys: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
         self._closed = False
+        # Token-aware routing: the ring as the cluster announced it (token -> "host:port" of its owner).
+        self._ring_tokens: list[int] = []
+        self._ring_hosts: list[str] = []
+        self._ring_read_at = -RING_REFRESH_S
+        self._failed_owners: set[str] = set()
 
     @classmethod
     async def connect(cls, hosts: Sequence[str] | str, keyspace: str | None = None, timeout: float = 10.0,
@@ -132,14 +141,18 @@ class AsyncClient:
             response = await self._request(Execute(prepared.statement_id, qp), routing, timeout)
         except Unprepared:
             log.info("server lost prepared statement %s; preparing it again", prepared.statement_id.hex())
-            again = await self.prepare(prepared.query, timeout=timeout)
+            again = await self._prepare_on(prepared.query, routing, timeout)  # on the node that lacked it
             self._prepared[(prepared.keyspace, prepared.query)] = again
             response = await self._request(Execute(again.statement_id, qp), routing, timeout)
         return result_from(response)
 
     async def prepare(self, query: str, timeout: float | None = None) -> PreparedStatement:
-        """Prepares QUERY on the server (in the current keyspace) and returns the statement to execute."""
-        response = await self._request(Prepare(query), None, timeout)
+        """Prepares QUERY on the server (in the current keyspace) and returns the statement to execute. Other
+        nodes learn it when a request routed to them first needs it."""
+        return await self._prepare_on(query, None, timeout)
+
+    async def _prepare_on(self, query: str, routing: bytes | None, timeout: float | None) -> PreparedStatement:
+        response = await self._request(Prepare(query), routing, timeout)
         if not isinstance(response.result, PreparedResult):
             raise ProtocolError(f"PREPARE answered with {type(response.result).__name__}")
         return prepared_from(query, self._keyspace, response.result)
@@ -231,19 +244,65 @@ class AsyncClient:
     # -- connections ---------------------------------------------------------------------------------------------
 
     def _pick_host(self, routing_key: bytes | None) -> Connection | None:
-        """The connection to send a request on: today the first live one in contact-point order. ROUTING_KEY
-        (the serialized partition key, when known) is for token-aware routing later."""
-        for host in self.hosts:
+        """The connection to send a request on: to the node that owns ROUTING_KEY's token (the serialized
+        partition key, when known), which is always one of its replicas, if that connection is open; otherwise
+        the first live one in contact-point order."""
+        owner = self._owner(routing_key)
+        if owner is not None:
+            conn = self._conns.get(owner)
+            if conn is not None and not conn.closed:
+                return conn
+        for host in [*self.hosts, *self._conns]:
             conn = self._conns.get(host)
             if conn is not None and not conn.closed:
                 return conn
         return None
 
+    def _owner(self, routing_key: bytes | None) -> str | None:
+        """"host:port" of the node whose token range holds ROUTING_KEY, from the last ring read (or None)."""
+        if routing_key is None or not self._ring_tokens:
+            return None
+        i = bisect.bisect_left(self._ring_tokens, token(routing_key))
+        return self._ring_hosts[i % len(self._ring_hosts)]
+
+    async def _refresh_ring(self, conn: Connection) -> None:
+        """Read the token ring (system.local and system.peers_v2 through CONN), at most every RING_REFRESH_S."""
+        now = trio.current_time()
+        if now < self._ring_read_at + RING_REFRESH_S:
+            return
+        self._ring_read_at = now
+        owners: list[tuple[int, str]] = []
+        try:
+            local = result_from(await self._send(conn, Query("SELECT tokens FROM system.local"), self.timeout))
+            for (tokens,) in local.rows:
+                owners += [(int(t), conn.host) for t in tokens or ()]
+            query = Query("SELECT native_address, native_port, tokens FROM system.peers_v2")
+            for address, port, tokens in result_from(await self._send(conn, query, self.timeout)).rows:
+                owners += [(int(t), f"{address}:{port}") for t in tokens or ()]
+        except (InvalidRequest, ProtocolError) as exc:  # a server without these tables: no routing
+            log.debug("no token ring from %s: %s", conn.host, exc)
+            return
+        owners.sort()
+        self._ring_tokens = [t for t, _ in owners]
+        self._ring_hosts = [h for _, h in owners]
+
     async def _connection(self, routing_key: bytes | None) -> Connection:
         if self._closed:
             raise ClientConnectionError("the client is closed")
         conn = self._pick_host(routing_key)
+        owner = self._owner(routing_key)
+        if conn is not None and owner is not None and conn.host != owner and owner not in self._failed_owners:
+            try:  # open a connection to the partition's owner for this and later requests
+                routed = await Connection.open(owner, compression=self.compression, timeout=self.timeout)
+            except (OSError, OperationTimedOut, ProtocolError) as exc:
+                log.info("cannot connect to %s: %s; sending through %s", owner, exc, conn.host)
+                self._failed_owners.add(owner)
+            else:
+                self._conns[owner] = routed
+                return routed
         if conn is not None:
+            if routing_key is not None:
+                await self._refresh_ring(conn)
             return conn
         async with self._connect_lock:  # one task reconnects; the others wait for it
             conn = self._pick_host(routing_key)
