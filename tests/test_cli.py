@@ -68,3 +68,15 @@ def test_repository_cluster_file_has_three_loopback_nodes():
     configs = [node_config(path, name) for name in ("n1", "n2", "n3")]
     assert [c.address for c in configs] == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
     assert all(c.data_dir.is_absolute() and c.data_dir.parent == path.parent / "data" for c in configs)
+
+
+def test_cluster_sections_are_read_and_checked(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[cluster]\nseeds = ["127.0.0.1"]\nsecret = "s"\n[streaming]\nthroughput_mb_s = 8\n'
+                 '[hints]\nenabled = false\n[[nodes]]\nname="n1"\naddress="127.0.0.1"\ninternode_port = 7100\n')
+    config = node_config(f, "n1")
+    assert config.seeds == ("127.0.0.1:7100",)  # a seed's internode port comes from its node entry
+    assert (config.streaming.throughput_mb_s, config.hints.enabled, config.standalone) == (8.0, False, False)
+    f.write_text('[streaming]\nthroughput_mb_s = -1\n[[nodes]]\nname="n1"\naddress="127.0.0.1"\n')
+    result = run("serve", "--config", str(f), "--node", "n1")
+    assert result.returncode == 2 and "streaming.throughput_mb_s" in result.stderr

@@ -55,6 +55,15 @@ class HintsConfig:
 
 
 @dataclass(frozen=True)
+class StreamingConfig:
+    throughput_mb_s: float = 64.0  # cap on data a node streams (bootstrap, decommission, removenode); 0: none
+
+    def check(self) -> None:
+        if self.throughput_mb_s < 0:
+            raise ConfigError(f"streaming.throughput_mb_s: must be 0 (no cap) or positive, got {self.throughput_mb_s}")
+
+
+@dataclass(frozen=True)
 class NativeConfig:
     max_frame_mb: int = 256
     max_connections: int = 1024
@@ -81,6 +90,7 @@ class NodeConfig:
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
     hints: HintsConfig = field(default_factory=HintsConfig)
     native: NativeConfig = field(default_factory=NativeConfig)
+    streaming: StreamingConfig = field(default_factory=StreamingConfig)
 
 
 _SECTIONS = {
@@ -89,6 +99,7 @@ _SECTIONS = {
     "timeouts": TimeoutsConfig,
     "hints": HintsConfig,
     "native": NativeConfig,
+    "streaming": StreamingConfig,
 }
 _NODE_KEYS = {"name", "address", "native_port", "internode_port", "data_dir", "dc", "rack"}
 _CLUSTER_KEYS = {"name", "num_tokens", "seeds", "secret"}

@@ -183,7 +183,7 @@ class ClusterNode:
             local=self.endpoint, membership=self.membership, messaging=self.messaging, replica=self.replica,
             store=store, hints=hints, write_timeout=config.timeouts.write_ms / 1000,
             read_timeout=config.timeouts.read_ms / 1000, local_dc=config.dc,
-            hint_window_s=config.hints.max_window_s)
+            hint_window_s=config.hints.max_window_s, stream_rate=config.streaming.throughput_mb_s * 1024 * 1024)
         # -- repair (widecol/net/repair.py): the MERKLE verb and the REPAIR statement --
         self.repair = RepairService(local=self.endpoint, engine=self.engine, replica=self.replica,
                                     messaging=self.messaging, membership=self.membership, store=store)

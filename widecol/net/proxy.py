@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import msgpack
 import trio
 
 from widecol.cluster.membership import Membership
@@ -53,7 +54,7 @@ SCAN_CHUNK = 256  # partitions per range-read request
 class StorageProxy:
     def __init__(self, *, local: str, membership: Membership, messaging: _Service | None, replica: Replica,
                  store: SchemaStore, hints: HintStore | None, write_timeout: float, read_timeout: float,
-                 local_dc: str, hint_window_s: float, hint_rate: int = 1 << 20) -> None:
+                 local_dc: str, hint_window_s: float, hint_rate: int = 1 << 20, stream_rate: float = 0.0) -> None:
         self.local = local
         self.membership = membership
         self.messaging = messaging
@@ -65,6 +66,7 @@ class StorageProxy:
         self.local_dc = local_dc
         self.hint_window_s = hint_window_s
         self.hint_rate = hint_rate
+        self.stream_rate = stream_rate  # bytes a second that streaming may use; 0: no cap
         self.down_since: dict[str, float] = {}  # endpoint -> wall-clock time gossip marked it down
         self._nursery: trio.Nursery | None = None
         self._replaying: set[str] = set()
@@ -353,8 +355,10 @@ class StorageProxy:
             if wires:
                 await self.replica.apply_async(wires)
                 partitions += len(wires)
-                size += sum(len(repr(w)) for w in wires)
+                chunk = _size(wires)
+                size += chunk
                 after = wires[-1][1]
+                await self._throttle(chunk)
             if not more:
                 return partitions, size
 
@@ -369,10 +373,16 @@ class StorageProxy:
             if wires:
                 await self._request(target, MUTATION, wires, trio.current_time() + self.write_timeout)
                 partitions += len(wires)
-                size += sum(len(repr(w)) for w in wires)
+                chunk = _size(wires)
+                size += chunk
                 after = wires[-1][1]
+                await self._throttle(chunk)
             if not more:
                 return partitions, size
+
+    async def _throttle(self, size: int) -> None:
+        if self.stream_rate > 0:
+            await trio.sleep(size / self.stream_rate)
 
     # -- truncate ----------------------------------------------------------------------------------------------
 
@@ -421,7 +431,7 @@ class StorageProxy:
                 if not self.membership.is_alive(endpoint):
                     return
                 wires = [h.mutation_wire for h in batch]
-                size = sum(len(repr(w)) for w in wires)
+                size = _size(wires)
                 await self._request(endpoint, MUTATION, wires, trio.current_time() + self.write_timeout)
                 await trio.to_thread.run_sync(self.hints.acknowledge, host_id, [h.id for h in batch])
                 self.counters["hints_replayed"] += len(batch)
@@ -446,6 +456,11 @@ class StorageProxy:
                 log.debug("background %s failed: %s", getattr(fn, "__name__", fn), exc)
 
         self._nursery.start_soon(guarded)
+
+
+def _size(wires: list) -> int:
+    """Bytes of WIRES as messaging sends them (msgpack)."""
+    return len(msgpack.packb(wires, use_bin_type=True))
 
 
 def _trim(wire: list, boundary: bytes | None, reverse: bool) -> list:
