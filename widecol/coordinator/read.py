@@ -287,3 +287,17 @@ class ReadHandler:
 
     def __repr__(self) -> str:
         return f"ReadHandler({self.level}, contacts={len(self.contacts)}, received={self.received})"
+
+
+def complete_prefix(answers: Mapping[str, tuple[list, bool]]) -> tuple[dict[str, list], bytes | None]:
+    """Range-read ANSWERS (endpoint -> (partition wires in token order, whether it had more)) cut to what every
+    answer covers: a replica that had more than a chunk is complete only up to its last partition, so partitions
+    past the earliest such last one are left out of every answer. Returns the cut answers and the sort key of the
+    cut (None when every answer was complete)."""
+    cut = None
+    for wires, more in answers.values():
+        if more and wires:
+            last = partition_sort_key(wires[-1][1])
+            cut = last if cut is None or last < cut else cut
+    return {e: [w for w in wires if cut is None or partition_sort_key(w[1]) <= cut]
+            for e, (wires, _more) in answers.items()}, cut

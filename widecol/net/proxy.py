@@ -35,7 +35,7 @@ from widecol.cluster.replication import replication_strategy
 from widecol.cluster.ring import split_range
 from widecol.coordinator.consistency import block_for
 from widecol.coordinator.hints import HintStore, should_hint
-from widecol.coordinator.read import ReadHandler, raw_of_wire, resolve, resolve_many
+from widecol.coordinator.read import ReadHandler, complete_prefix, raw_of_wire, resolve, resolve_many
 from widecol.coordinator.write import WriteHandler
 from widecol.errors import InvalidRequest, Unavailable, WidecolError
 from widecol.net.gossip_service import address_of
@@ -44,7 +44,8 @@ from widecol.net.replica import MUTATION, RANGE_READ, READ, TRUNCATE, Replica
 from widecol.schema.model import SchemaStore
 from widecol.storage.merge import live_row
 from widecol.storage.mutation import Mutation
-from widecol.storage.token import partition_sort_key, token
+from widecol.storage.table import live_rows_limited
+from widecol.storage.token import token
 
 log = logging.getLogger(__name__)
 
@@ -324,14 +325,7 @@ class StorageProxy:
                 nursery.start_soon(fetch, endpoint)
         if len(answers) < len(contacted):
             raise handler.timeout_error()
-        # A replica that had more than a chunk is complete only up to its last partition.
-        cut = None
-        for wires, more in answers.values():
-            if more and wires:
-                last = partition_sort_key(wires[-1][1])
-                cut = last if cut is None or last < cut else cut
-        per_endpoint = {e: [w for w in wires if cut is None or partition_sort_key(w[1]) <= cut]
-                        for e, (wires, _) in answers.items()}
+        per_endpoint, cut = complete_prefix({e: (wires, more) for e, (wires, more) in answers.items()})
         merged, repairs = resolve_many(per_endpoint)
         for endpoint, wires in repairs.items():
             self._spawn(self._request, endpoint, MUTATION, wires, trio.current_time() + self.write_timeout)
@@ -483,27 +477,14 @@ class ClusterTable:
         if proxy.local_only(self.table_id, key, self.consistency, write=False):
             return proxy.replica.engine.table(self.table_id).read(key, start, end, reverse, limit, now)
         now = self.data.now() if now is None else now
-        out: list[tuple[bytes, dict]] = []
-        batch = None if limit is None else max(8, limit + limit // 2)
-        while True:
-            raw, boundary = self.data.call(self.data.proxy.read, self.table_id, key, start, end, reverse, batch,
-                                           self.consistency)
-            for ck in sorted(raw[2], reverse=reverse):
-                if boundary is not None and (ck < boundary if reverse else ck > boundary):
-                    break
-                cells = live_row(raw, ck, now)
-                if cells:
-                    out.append((ck, cells))
-                    if limit is not None and len(out) >= limit:
-                        return out
-            if boundary is None:
-                return out
-            if reverse:
-                end = boundary
-            else:
-                start = boundary + b"\x00"
-            assert batch is not None
-            batch *= 2
+
+        def read_raw(s: bytes | None, e: bytes | None, n: int | None) -> tuple[tuple, bytes | None]:
+            return self.data.call(proxy.read, self.table_id, key, s, e, reverse, n, self.consistency)
+
+        if limit is None:
+            raw, _ = read_raw(start, end, None)
+            return [(ck, cells) for ck in sorted(raw[2], reverse=reverse) if (cells := live_row(raw, ck, now))]
+        return live_rows_limited(read_raw, start, end, reverse, limit, now)
 
     def scan(self, start_token: int | None = None, end_token: int | None = None, after_key: bytes | None = None,
              now: int | None = None) -> Iterator[tuple[bytes, list[tuple[bytes, dict]]]]:

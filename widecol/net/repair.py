@@ -40,7 +40,7 @@ import trio
 from widecol.cluster.membership import Membership
 from widecol.cluster.replication import replication_strategy
 from widecol.coordinator.merkle import MerkleTree, depth_for, differing_leaves, merge_leaves
-from widecol.coordinator.read import resolve_many, wire_of_raw
+from widecol.coordinator.read import complete_prefix, resolve_many, wire_of_raw
 from widecol.cql.executor import Rows
 from widecol.errors import InvalidRequest, WidecolError
 from widecol.net.frames import Message
@@ -50,7 +50,7 @@ from widecol.net.replica import MUTATION, RANGE_READ, Replica
 from widecol.schema.collections import parse_type
 from widecol.schema.model import SYSTEM_KEYSPACES, SchemaStore
 from widecol.storage.engine import Engine
-from widecol.storage.token import partition_sort_key, token_of_sort_key
+from widecol.storage.token import token_of_sort_key
 
 log = logging.getLogger(__name__)
 
@@ -284,13 +284,7 @@ class RepairService:
         while True:
             body = [table_id, sub[0], sub[1], after, RANGE_CHUNK]
             answers = await self._gather(RANGE_READ, dict.fromkeys(endpoints, body))
-            cut = None
-            for wires, more in answers.values():
-                if more and wires:
-                    last = partition_sort_key(wires[-1][1])
-                    cut = last if cut is None or last < cut else cut
-            per_endpoint = {e: [w for w in wires if cut is None or partition_sort_key(w[1]) <= cut]
-                            for e, (wires, _more) in answers.items()}
+            per_endpoint, cut = complete_prefix({e: (wires, more) for e, (wires, more) in answers.items()})
             session.partitions_compared += len({w[1] for wires in per_endpoint.values() for w in wires})
             _merged, repairs = resolve_many(per_endpoint)
             if repairs:

@@ -16,7 +16,7 @@ import heapq
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -151,27 +151,8 @@ class Table:
             raw = merge_versions(versions)
             live = ((ck, live_row(raw, ck, now)) for ck in sorted(raw[2], reverse=reverse))
             return [(ck, cells) for ck, cells in live if cells]
-        out: list[tuple[bytes, dict]] = []
-        batch = None if limit is None else max(8, limit + limit // 2)
-        while True:
-            raw, boundary = self.read_raw(key, start, end, reverse, batch)
-            rows = raw[2]
-            for ck in sorted(rows, reverse=reverse):
-                if boundary is not None and (ck < boundary if reverse else ck > boundary):
-                    break
-                cells = live_row(raw, ck, now)
-                if cells:
-                    out.append((ck, cells))
-                    if limit is not None and len(out) >= limit:
-                        return out
-            if boundary is None:
-                return out
-            if reverse:
-                end = boundary
-            else:
-                start = boundary + b"\x00"
-            assert batch is not None
-            batch *= 2
+        return live_rows_limited(lambda s, e, n: self.read_raw(key, s, e, reverse, n), start, end, reverse, limit,
+                                 now)
 
     def scan(
         self,
@@ -257,3 +238,33 @@ class Table:
 
 def _version_of(p) -> tuple:
     return (p.deletion, list(p.ranges), rows_of(p, None, None, False))
+
+
+RawReader = Callable[[bytes | None, bytes | None, int], tuple[tuple, bytes | None]]
+
+
+def live_rows_limited(read_raw: RawReader, start: bytes | None, end: bytes | None, reverse: bool, limit: int,
+                      now: int) -> list[tuple[bytes, dict]]:
+    """At most LIMIT live rows of [START, END) in clustering order (reversed if REVERSE), from READ_RAW(start,
+    end, n), which returns a raw partition with at most n rows per source and the boundary past which it may be
+    incomplete (Table.read_raw, or a coordinator's reconciled read). Reads again past the boundary, with twice
+    the batch, until LIMIT live rows are found or the range is exhausted."""
+    out: list[tuple[bytes, dict]] = []
+    batch = max(8, limit + limit // 2)
+    while True:
+        raw, boundary = read_raw(start, end, batch)
+        for ck in sorted(raw[2], reverse=reverse):
+            if boundary is not None and (ck < boundary if reverse else ck > boundary):
+                break
+            cells = live_row(raw, ck, now)
+            if cells:
+                out.append((ck, cells))
+                if len(out) >= limit:
+                    return out
+        if boundary is None:
+            return out
+        if reverse:
+            end = boundary
+        else:
+            start = boundary + b"\x00"
+        batch *= 2
