@@ -113,10 +113,14 @@ class StorageProxy:
         replicas = ring.replicas(strategy, token(key))
         if self.local not in replicas:
             return False
-        if write:
-            return len(replicas) == 1 and not self.membership.pending(strategy, token(key))
         rf_by_dc = strategy.replication_factor_by_dc(ring)
-        return consistency in ("ONE", "LOCAL_ONE") or block_for(consistency, rf_by_dc, self.local_dc) == 1
+        try:
+            one = consistency in ("ONE", "LOCAL_ONE") or block_for(consistency, rf_by_dc, self.local_dc) == 1
+        except WidecolError:
+            return False  # a level the handlers refuse: let them say so
+        if write:  # every replica is this node, and the level asks for no more than one
+            return one and len(replicas) == 1 and not self.membership.pending(strategy, token(key))
+        return one
 
     def _ordered(self, endpoints: list[str]) -> list[str]:
         """Local first, then the local data centre, then the rest, each in ring order."""
