@@ -117,6 +117,24 @@ def test_errors_map_to_driver_exceptions(session):
         session.prepare("INSERT INTO no_such_table (a) VALUES (?)")
 
 
+def test_unset_values_leave_columns_alone_and_are_refused_where_a_value_is_needed(session):
+    from cassandra.query import UNSET_VALUE
+
+    session.execute("CREATE TABLE unset (k int PRIMARY KEY, a text, b text)")
+    insert = session.prepare("INSERT INTO unset (k, a, b) VALUES (?, ?, ?)")
+    session.execute(insert, (1, "a1", "b1"))
+    session.execute(insert, (1, "a2", UNSET_VALUE))  # b untouched
+    update = session.prepare("UPDATE unset SET a = ?, b = ? WHERE k = ?")
+    session.execute(update, (UNSET_VALUE, "b3", 1))  # a untouched
+    assert tuple(session.execute("SELECT a, b FROM unset WHERE k = 1").one()) == ("a2", "b3")
+    insert_ttl = session.prepare("INSERT INTO unset (k, a) VALUES (?, ?) USING TTL ?")
+    session.execute(insert_ttl, (2, "x", UNSET_VALUE))  # an unset TTL is no TTL
+    assert session.execute("SELECT ttl(a) FROM unset WHERE k = 2").one()[0] is None
+    # (the driver itself refuses an unset partition key, so the server's refusal shows on a filter)
+    with pytest.raises(InvalidRequest, match="unset value"):
+        session.execute(session.prepare("SELECT a FROM unset WHERE a = ? ALLOW FILTERING"), (UNSET_VALUE,))
+
+
 def test_batch_of_prepared_and_simple_statements(session):
     from cassandra.query import BatchStatement
 

@@ -90,6 +90,17 @@ class TableInfo:
         return encode_clustering(self.ck_types, self.ck_orders, values)
 
 
+class _Unset:
+    """A bound value the client left unset (the native protocol's NOT_SET): a written column it names is left as
+    it is; anywhere a value is needed it is an error."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
+
+
 class Values:
     """Evaluates statement terms against the bound parameters."""
 
@@ -110,10 +121,15 @@ class Values:
                                  "bound values")
         return p[marker.index]
 
-    def value(self, term: Any, t: CqlType, column: str) -> Any:
-        """The validated Python value of TERM for a receiver of type T called COLUMN (None for null)."""
+    def value(self, term: Any, t: CqlType, column: str, unset_ok: bool = False) -> Any:
+        """The validated Python value of TERM for a receiver of type T called COLUMN (None for null; UNSET for an
+        unset bound value where UNSET_OK, else InvalidRequest)."""
         if isinstance(term, ast.BindMarker):
             v = self.bound(term)
+            if v is UNSET:
+                if unset_ok:
+                    return UNSET
+                raise InvalidRequest(f"Invalid unset value for column {column}")
             return None if v is None else t.validate(v)
         if isinstance(term, ast.TypeHint):
             return self.value(term.value, t, column)
@@ -140,10 +156,11 @@ class Values:
         return [self.value(term, t, column) for term in rhs]
 
     def integer(self, term: Any, what: str) -> int | None:
+        """A TTL, timestamp or limit; an unset one counts as not given."""
         if term is None:
             return None
-        v = self.value(term, INT if what == "ttl" else BIGINT, what)
-        return None if v is None else int(v)
+        v = self.value(term, INT if what == "ttl" else BIGINT, what, unset_ok=True)
+        return None if v is None or v is UNSET else int(v)
 
     def token(self, term: Any, info: TableInfo) -> int:
         """A token bound: token(values...) or a bigint."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from widecol.cql import ast
 from widecol.cql.terms import (
     INT,
+    UNSET,
     TableInfo,
     Values,
     Where,
@@ -170,7 +171,8 @@ def _insert(w: _Writer, stmt: ast.Insert, values: Values, mutation_for: Mutation
         info.column(name)
         if name in given:
             raise InvalidRequest(f"Multiple definitions found for column {name}")
-        given[name] = values.value(term, info.types[name], name)
+        given[name] = values.value(term, info.types[name], name, unset_ok=info.columns[name].kind not in
+                                   (PARTITION_KEY, CLUSTERING))
     missing = [c.name for c in info.partition_key if c.name not in given]
     if missing:
         raise InvalidRequest("Some partition key parts are missing: " + ", ".join(missing))
@@ -188,7 +190,7 @@ def _insert(w: _Writer, stmt: ast.Insert, values: Values, mutation_for: Mutation
         m.set(ck, b"", b"", w.ts, w.now, w.ttl)
     for name, value in given.items():
         kind = info.columns[name].kind
-        if kind in (PARTITION_KEY, CLUSTERING):
+        if kind in (PARTITION_KEY, CLUSTERING) or value is UNSET:  # an unset value leaves the column as it is
             continue
         w.put(m, b"" if kind == STATIC else ck, name, value)
 
@@ -234,7 +236,9 @@ def _update(w: _Writer, stmt: ast.Update, values: Values, mutation_for: Mutation
             raise InvalidRequest(f"PRIMARY KEY part {a.column} found in SET part")
         t = info.types[a.column]
         if a.op == "set":
-            ops.append((a, None, values.value(a.value, t, a.column)))
+            v = values.value(a.value, t, a.column, unset_ok=True)
+            if v is not UNSET:  # an unset value leaves the column as it is
+                ops.append((a, None, v))
             continue
         if not t.is_collection:
             raise InvalidRequest(f"Invalid operation ({a.column} = {a.column} {'-' if a.op == 'remove' else '+'} "

@@ -26,6 +26,7 @@ import trio
 from widecol.cql import ast
 from widecol.cql.executor import Executor, Rows, SchemaChange, SetKeyspace, prepare
 from widecol.cql.parser import parse
+from widecol.cql.terms import UNSET
 from widecol.errors import InvalidRequest, ServerError, Unprepared, WidecolError
 from widecol.net.native import codec
 from widecol.net.native.connection import Request, ServerConnection, Violation, default_supported
@@ -258,10 +259,10 @@ def _bind(entry: _Prepared, values: list, names: list[str] | None) -> list:
     if len(values) != len(specs):
         raise InvalidRequest(f"There were {len(specs)} markers(?) in CQL but {len(values)} bound variables")
     out: list = []
-    for (_ks, _table, name, t), v in zip(specs, values, strict=True):
+    for (_ks, _table, _name, t), v in zip(specs, values, strict=True):
         if v is codec.NOT_SET:
-            raise InvalidRequest(f"unset value for {name} is not supported yet")
-        if v is None or t is None:
+            out.append(UNSET)  # the executor leaves the column alone, or refuses where a value is needed
+        elif v is None or t is None:
             out.append(None)
         else:
             out.append(t.deserialize(bytes(v)))
