@@ -74,3 +74,40 @@ def test_a_fourth_node_joins_under_quorum_writes_and_holds_every_key_it_replicat
             drv.shutdown()
     finally:
         cluster.kill_all()
+
+
+def test_a_node_that_dies_while_joining_leaves_no_trace_once_restarted(tmp_path):
+    cluster = LocalCluster(tmp_path, 3)
+    for name in ("n1", "n2"):
+        cluster.start(name)
+    try:
+        cluster.wait_view("n1", up={"n1", "n2"})
+        drv, s = cluster.session("n1")
+        try:
+            s.execute("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 2}")
+            s.execute("CREATE TABLE ks.t (k int PRIMARY KEY, v text)")
+            for k in range(100):
+                s.execute(f"INSERT INTO ks.t (k, v) VALUES ({k}, 'v{k}')")
+        finally:
+            drv.shutdown()
+        cluster.start("n3", wait=False)
+        cluster.wait_log("n3", "joining")
+        cluster.kill("n3")
+        assert not (tmp_path / "data" / "n3" / "identity.json").exists()
+        first = cluster.ring("n1")[cluster.hosts["n3"]]
+        assert first.state in ("UJ", "DJ") and first.owns == 0.0  # it never owned anything
+
+        cluster.start("n3")
+        for name in ("n1", "n2", "n3"):
+            cluster.wait_view(name, up={"n1", "n2", "n3"})
+        ring = cluster.ring("n1")
+        assert len(ring) == 3 and ring[cluster.hosts["n3"]].host_id != first.host_id
+        assert sum(r.owns for r in ring.values()) == pytest.approx(1.0)
+        drv, s = cluster.session("n3")
+        try:
+            assert s.execute(SimpleStatement("SELECT count(*) FROM ks.t",
+                                             consistency_level=ConsistencyLevel.ALL)).one().count == 100
+        finally:
+            drv.shutdown()
+    finally:
+        cluster.kill_all()

@@ -40,7 +40,17 @@ from widecol.coordinator.write import WriteHandler
 from widecol.errors import InvalidRequest, Unavailable, WidecolError
 from widecol.net.gossip_service import address_of
 from widecol.net.messaging import _Service
-from widecol.net.replica import MUTATION, RANGE_READ, READ, TRUNCATE, Replica
+from widecol.net.replica import (
+    MUTATION,
+    RANGE_READ,
+    READ,
+    STREAM_READ,
+    STREAM_WRITE,
+    TRUNCATE,
+    Replica,
+    check_chunk,
+    chunk_crc,
+)
 from widecol.schema.model import SchemaStore
 from widecol.storage.merge import live_row
 from widecol.storage.mutation import Mutation
@@ -50,6 +60,7 @@ from widecol.storage.token import token
 log = logging.getLogger(__name__)
 
 SCAN_CHUNK = 256  # partitions per range-read request
+STREAM_RETRIES = 5  # a streamed chunk is asked for again this many times before the stream fails
 
 
 class StorageProxy:
@@ -344,12 +355,16 @@ class StorageProxy:
 
     async def stream_range(self, table_id: str, start: int, end: int, source: str) -> tuple[int, int]:
         """Copy every partition of (START, END] of TABLE_ID from SOURCE into this node, tombstones included, in
-        chunks; the merge rule makes copies from several sources add up. Returns (partitions, bytes)."""
+        checksummed chunks; the merge rule makes copies from several sources add up. A chunk that fails (a
+        timeout, a checksum mismatch) is asked for again from where the stream stands, up to STREAM_RETRIES
+        times. Returns (partitions, bytes)."""
         after = None
         partitions = size = 0
         while True:
-            wires, more = await self._request(source, RANGE_READ, [table_id, start, end, after, SCAN_CHUNK],
-                                              trio.current_time() + self.read_timeout)
+            body = [table_id, start, end, after, SCAN_CHUNK]
+            wires, more, crc = await self._retrying(
+                lambda body=body: self._request(source, STREAM_READ, body, trio.current_time() + self.read_timeout))
+            check_chunk(wires, crc)
             if wires:
                 await self.replica.apply_async(wires)
                 partitions += len(wires)
@@ -361,15 +376,17 @@ class StorageProxy:
                 return partitions, size
 
     async def push_range(self, table_id: str, start: int, end: int, target: str) -> tuple[int, int]:
-        """Send every partition of (START, END] of TABLE_ID held here to TARGET (decommission). Returns
-        (partitions, bytes)."""
+        """Send every partition of (START, END] of TABLE_ID held here to TARGET (decommission), in checksummed
+        chunks, each retried up to STREAM_RETRIES times. Returns (partitions, bytes)."""
         after = None
         partitions = size = 0
         while True:
             wires, more = await trio.to_thread.run_sync(self.replica.range_read, table_id, start, end, after,
                                                         SCAN_CHUNK)
             if wires:
-                await self._request(target, MUTATION, wires, trio.current_time() + self.write_timeout)
+                body = [wires, chunk_crc(wires)]
+                await self._retrying(lambda body=body: self._request(target, STREAM_WRITE, body,
+                                                                     trio.current_time() + self.write_timeout))
                 partitions += len(wires)
                 chunk = _size(wires)
                 size += chunk
@@ -377,6 +394,18 @@ class StorageProxy:
                 await self._throttle(chunk)
             if not more:
                 return partitions, size
+
+    async def _retrying(self, attempt: Any) -> Any:
+        """ATTEMPT(), again after a pause when it fails, at most STREAM_RETRIES + 1 times in all."""
+        for n in range(STREAM_RETRIES + 1):
+            try:
+                return await attempt()
+            except (WidecolError, trio.TooSlowError, OSError) as exc:
+                if n == STREAM_RETRIES:
+                    raise
+                log.info("streaming: a chunk failed (%s); retrying", exc)
+                await trio.sleep(0.5 * (n + 1))
+        raise AssertionError("unreachable")
 
     async def _throttle(self, size: int) -> None:
         if self.stream_rate > 0:

@@ -12,6 +12,8 @@ Verbs and bodies:
   READ         [table_id, key, start, end, reverse, limit, digest]     -> [partition wire or digest, boundary]
   RANGE_READ   [table_id, start_token, end_token, after_key, max]      -> [[partition wire, ...], more]
   TRUNCATE     [table_id]                                              -> True
+  STREAM_READ  as RANGE_READ                                           -> [[wire, ...], more, crc32]
+  STREAM_WRITE [[wire, ...], crc32]                                    -> True once applied
   SCHEMA_PULL  None                                                    -> [schema mutation wire, ...]
   SCHEMA_PUSH  [schema mutation wire, ...]                             -> our schema version after merging
 """
@@ -20,11 +22,14 @@ from __future__ import annotations
 
 import itertools
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 
+import msgpack
 import trio
 
 from widecol.coordinator.read import digest
+from widecol.errors import Corruption
 from widecol.net.frames import Message
 from widecol.net.messaging import _Service
 from widecol.schema.model import SchemaStore
@@ -34,7 +39,19 @@ from widecol.storage.mutation import Mutation
 log = logging.getLogger(__name__)
 
 MUTATION, READ, RANGE_READ, TRUNCATE = "MUTATION", "READ", "RANGE_READ", "TRUNCATE"
+STREAM_READ, STREAM_WRITE = "STREAM_READ", "STREAM_WRITE"
 SCHEMA_PULL, SCHEMA_PUSH = "SCHEMA_PULL", "SCHEMA_PUSH"
+
+
+def chunk_crc(wires: list) -> int:
+    """The CRC-32 of a streamed chunk of partitions, over its msgpack form (msgpack round-trips it exactly)."""
+    return zlib.crc32(msgpack.packb(wires, use_bin_type=True))
+
+
+def check_chunk(wires: list, crc: int) -> None:
+    """Raise Corruption when a streamed chunk does not match the checksum its sender computed."""
+    if chunk_crc(wires) != crc:
+        raise Corruption("stream", 0, "a streamed chunk does not match its checksum")
 
 
 class Replica:
@@ -56,6 +73,8 @@ class Replica:
         messaging.on(READ, self._read)
         messaging.on(RANGE_READ, self._range_read)
         messaging.on(TRUNCATE, self._truncate)
+        messaging.on(STREAM_READ, self._stream_read)
+        messaging.on(STREAM_WRITE, self._stream_write)
         messaging.on(SCHEMA_PULL, self._schema_pull)
         messaging.on(SCHEMA_PUSH, self._schema_push)
 
@@ -92,6 +111,15 @@ class Replica:
         table_id, start_token, end_token, after_key, max_partitions = message.body
         return await trio.to_thread.run_sync(self.range_read, table_id, start_token, end_token, after_key,
                                              max_partitions)
+
+    async def _stream_read(self, message: Message) -> list:
+        wires, more = await self._range_read(message)
+        return [wires, more, chunk_crc(wires)]
+
+    async def _stream_write(self, message: Message) -> bool:
+        wires, crc = message.body
+        check_chunk(wires, crc)
+        return await self.apply_async(wires)
 
     async def _truncate(self, message: Message) -> bool:
         await trio.to_thread.run_sync(self.engine.truncate, message.body[0])
