@@ -203,3 +203,56 @@ def test_network_topology_strategy_and_local_levels(tmp_path):
         assert sum(r.owns for r in ring.values()) == pytest.approx(4.0)  # effective ownership sums to RF
     finally:
         cluster.kill_all()
+
+
+def test_a_stalled_replica_times_writes_out_then_gets_them_as_hints(tmp_path):
+    import signal
+
+    from cassandra import WriteTimeout
+
+    cluster = LocalCluster(tmp_path, 3, extra="").start_all()
+    try:
+        drv, s = cluster.session("n1")
+        try:
+            _schema(s)
+            cluster.procs["n3"].send_signal(signal.SIGSTOP)  # alive to gossip a moment longer, answering nothing
+            with pytest.raises(WriteTimeout) as info:
+                _write(s, [7], ALL, value="t")
+            assert (info.value.received_responses, info.value.required_responses) == (2, 3)
+            cluster.wait_view("n1", down={"n3"})
+            cluster.procs["n3"].send_signal(signal.SIGCONT)
+            cluster.wait_log("n1", f"hints: replayed to {cluster.hosts['n3']}", timeout=60)
+        finally:
+            drv.shutdown()
+        cluster.stop("n1")
+        cluster.stop("n2")
+        cluster.wait_view("n3", down={"n1", "n2"})
+        drv, s = cluster.session("n3")
+        try:
+            assert _read(s, 7, ONE) == "t7"  # the timed-out write reached n3 as a hint
+        finally:
+            drv.shutdown()
+    finally:
+        for proc in cluster.procs.values():
+            proc.send_signal(signal.SIGCONT)
+        cluster.kill_all()
+
+
+def test_a_write_at_any_with_every_replica_down_is_kept_as_hints(tmp_path):
+    cluster = LocalCluster(tmp_path, 2).start_all()
+    try:
+        drv, s = cluster.session("n1")
+        try:
+            s.execute("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}")
+            s.execute("CREATE TABLE ks.t (k int PRIMARY KEY, v text)")
+            cluster.stop("n2")
+            cluster.wait_view("n1", down={"n2"})
+            keys = range(40)
+            _write(s, keys, ConsistencyLevel.ANY, value="a")  # n2 owns some of these: they become hints
+            cluster.start("n2")
+            cluster.wait_log("n1", f"hints: replayed to {cluster.hosts['n2']}", timeout=60)
+            assert [_read(s, k, ONE) for k in keys] == [f"a{k}" for k in keys]
+        finally:
+            drv.shutdown()
+    finally:
+        cluster.kill_all()
