@@ -90,6 +90,43 @@ class ReadTimeout(WidecolError):
         self.data_present = data_present
 
 
+class ReadFailure(WidecolError):
+    """Replicas answered the read with an error (not a timeout), so the level cannot be met."""
+
+    code = 0x1300
+
+    def __init__(self, consistency: str, received: int, required: int, failures: int,
+                 data_present: bool = False) -> None:
+        super().__init__(
+            f"Operation failed - received {received} responses and {failures} failures at consistency "
+            f"{consistency} (required {required})"
+        )
+        self.consistency = consistency
+        self.received = received
+        self.required = required
+        self.failures = failures
+        self.data_present = data_present
+
+
+class WriteFailure(WidecolError):
+    """Replicas answered the write with an error (not a timeout), so the level cannot be met; replicas that did
+    not fail may still have applied it."""
+
+    code = 0x1500
+
+    def __init__(self, consistency: str, received: int, required: int, failures: int,
+                 write_type: str = "SIMPLE") -> None:
+        super().__init__(
+            f"Operation failed - received {received} responses and {failures} failures at consistency "
+            f"{consistency} (required {required})"
+        )
+        self.consistency = consistency
+        self.received = received
+        self.required = required
+        self.failures = failures
+        self.write_type = write_type
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The client's mistakes
 

@@ -35,7 +35,7 @@ from widecol.coordinator.consistency import (
     quorum,
     validate_for_read,
 )
-from widecol.errors import ReadTimeout
+from widecol.errors import ReadFailure, ReadTimeout
 from widecol.storage.cells import newer_deletion, reconcile
 from widecol.storage.merge import RawPartition, merge_versions, purge
 from widecol.storage.token import partition_sort_key
@@ -284,6 +284,10 @@ class ReadHandler:
 
     def timeout_error(self) -> ReadTimeout:
         return ReadTimeout(self.level, self.received, self.required, bool(self._data))
+
+    def failure_error(self) -> ReadFailure:
+        """The error for a read that `failed`: a contacted replica answered with an error."""
+        return ReadFailure(self.level, self.received, self.required, len(self._failed), bool(self._data))
 
     def __repr__(self) -> str:
         return f"ReadHandler({self.level}, contacts={len(self.contacts)}, received={self.received})"

@@ -24,7 +24,7 @@ from widecol.coordinator.consistency import (
     is_local,
     validate_for_write,
 )
-from widecol.errors import WriteTimeout
+from widecol.errors import WriteFailure, WriteTimeout
 
 WRITE_TYPES = frozenset({"SIMPLE", "BATCH", "UNLOGGED_BATCH", "COUNTER", "BATCH_LOG", "CAS", "VIEW", "CDC"})
 
@@ -131,6 +131,10 @@ class WriteHandler:
     def timeout_error(self) -> WriteTimeout:
         """The error for a write whose timer expired before the level was met."""
         return WriteTimeout(self.level, self.received, self.required, self.write_type)
+
+    def failure_error(self) -> WriteFailure:
+        """The error for a write that `failed`: too many replicas answered with an error."""
+        return WriteFailure(self.level, self.received, self.required, len(self._failed), self.write_type)
 
     def __repr__(self) -> str:
         return (

@@ -39,7 +39,7 @@ from widecol.coordinator.read import ReadHandler, complete_prefix, raw_of_wire, 
 from widecol.coordinator.write import WriteHandler
 from widecol.errors import InvalidRequest, Unavailable, WidecolError
 from widecol.net.gossip_service import address_of
-from widecol.net.messaging import _Service
+from widecol.net.messaging import RequestTimeout, _Service
 from widecol.net.replica import (
     MUTATION,
     RANGE_READ,
@@ -174,7 +174,7 @@ class StorageProxy:
             await settled.wait()
         for _, handler in plans:
             if not handler.done:
-                raise handler.timeout_error()
+                raise handler.failure_error() if handler.failed else handler.timeout_error()
 
     async def _send_mutation(self, wire: list, handler: WriteHandler, endpoint: str, deadline: float,
                              check: Any) -> None:
@@ -187,7 +187,10 @@ class StorageProxy:
                     await self.messaging.request(address_of(endpoint), MUTATION, [wire],
                                                  timeout=max(0.0, deadline - trio.current_time()))
             handler.on_ack(endpoint)
-        except (WidecolError, trio.TooSlowError, OSError) as exc:
+        except (RequestTimeout, trio.TooSlowError) as exc:  # no answer: a timeout, not a failure
+            log.debug("write to %s timed out: %s", endpoint, exc)
+            await self._hint(endpoint, wire, force=True)
+        except (WidecolError, OSError) as exc:
             log.debug("write to %s failed: %s", endpoint, exc)
             handler.on_failure(endpoint)
             await self._hint(endpoint, wire, force=True)
@@ -227,7 +230,9 @@ class StorageProxy:
         async def ask(endpoint: str, digest_only: bool) -> None:
             try:
                 answer = await self._request(endpoint, READ, [*body, digest_only], deadline)
-            except (WidecolError, trio.TooSlowError, OSError):
+            except (RequestTimeout, trio.TooSlowError):
+                pass  # no answer: the read times out unless the level is met without it
+            except (WidecolError, OSError):
                 handler.on_failure(endpoint)
             else:
                 if digest_only:
@@ -249,6 +254,8 @@ class StorageProxy:
         if handler.state == "match":
             wire, boundary = answers[handler.data_endpoint]
             return raw_of_wire(wire), boundary
+        if handler.state == "failed":
+            raise handler.failure_error()
         if handler.state != "mismatch":
             raise handler.timeout_error()
         # Digests differ: full data from every contacted replica, reconcile, repair, answer.

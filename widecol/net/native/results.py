@@ -52,6 +52,12 @@ class ErrorResponse:
                 "blockfor": exc.required,
                 "write_type": exc.write_type,
             }
+        elif isinstance(exc, errors.WriteFailure):
+            d = {"consistency": exc.consistency, "received": exc.received, "blockfor": exc.required,
+                 "numfailures": exc.failures, "write_type": exc.write_type}
+        elif isinstance(exc, errors.ReadFailure):
+            d = {"consistency": exc.consistency, "received": exc.received, "blockfor": exc.required,
+                 "numfailures": exc.failures, "data_present": exc.data_present}
         elif isinstance(exc, errors.ReadTimeout):
             d = {
                 "consistency": exc.consistency,
@@ -74,6 +80,12 @@ class ErrorResponse:
             return errors.WriteTimeout(d["consistency"], d["received"], d["blockfor"], d["write_type"])
         if self.code == errors.ReadTimeout.code:
             return errors.ReadTimeout(d["consistency"], d["received"], d["blockfor"], d["data_present"])
+        if self.code == errors.WriteFailure.code:
+            return errors.WriteFailure(d["consistency"], d["received"], d["blockfor"], d["numfailures"],
+                                       d["write_type"])
+        if self.code == errors.ReadFailure.code:
+            return errors.ReadFailure(d["consistency"], d["received"], d["blockfor"], d["numfailures"],
+                                      d["data_present"])
         if self.code == errors.AlreadyExists.code:
             return errors.AlreadyExists(d["keyspace"], d["table"])
         if self.code == errors.Unprepared.code:
