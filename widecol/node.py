@@ -230,10 +230,16 @@ class ClusterNode:
         return self.server
 
     async def _bootstrap(self) -> None:
-        """Join a ring that has data: announce STATUS joining (writes for our future ranges now reach us too),
-        wait for every node to hear of it and for the schema, then stream each table's future ranges from
-        their current live replicas. Reads come to us only once we are normal."""
+        """Join a ring that has data: once we hold the cluster's schema, announce STATUS joining (writes for our
+        future ranges now reach us too), wait for every node to hear of it, then stream each table's future
+        ranges from their current live replicas. Reads come to us only once we are normal. With no user table
+        there is nothing to stream, and we join at once."""
         assert self.proxy is not None and self.executor is not None
+        await self._wait_schema_agreement()
+        if not any(ks.tables for name, ks in self.executor.store.schema.keyspaces.items()
+                   if name not in SYSTEM_KEYSPACES):
+            log.info("node %s: no tables to stream: joining at once", self.config.name)
+            return
         await self.gossip.set_state(gossip.STATUS, "joining")
         log.info("node %s: joining: waiting %.1f s for the ring to hear of it", self.config.name, self._ring_delay())
         await trio.sleep(self._ring_delay())
@@ -391,7 +397,8 @@ class ClusterNode:
         with trio.move_on_after(timeout):
             while True:
                 ours = str(self.executor.store.schema.version())
-                versions = {p.schema for p in self.membership.peers.values() if p.alive and p.schema}
+                versions = {p.schema for p in self.membership.peers.values()
+                            if p.alive and p.schema and p.endpoint != self.endpoint}
                 if versions <= {ours}:
                     return
                 await trio.sleep(0.1)
