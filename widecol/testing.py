@@ -14,7 +14,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,6 +27,40 @@ def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    return _free_port(host)
+
+
+@contextmanager
+def single_node(root: Path, cluster: str = "test") -> Iterator[tuple[subprocess.Popen, int, Path]]:
+    """One `widecol serve` of a one-node cluster file on 127.0.0.1 (free native and internode ports), logging to
+    ROOT/server.log: yields (process, native port, log) once it listens. On exit it is stopped with SIGTERM, and
+    AssertionError is raised unless it stopped cleanly with no traceback or internal error in its log."""
+    port = free_port()
+    (root / "c.toml").write_text(
+        f'[cluster]\nname = "{cluster}"\nnum_tokens = 4\n[[nodes]]\nname = "n1"\naddress = "127.0.0.1"\n'
+        f'native_port = {port}\ninternode_port = {free_port()}\ndata_dir = "n1"\n')
+    log = root / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "widecol.cli", "serve", "--config", "c.toml", "--node", "n1"],
+                                cwd=root, stderr=out)
+    try:
+        wait_until(lambda: f"native protocol listening on 127.0.0.1:{port}" in log.read_text()
+                   or proc.poll() is not None, 30, "the node to listen")
+        assert proc.poll() is None, log.read_text()
+        yield proc, port, log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=30)
+        finally:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert code == 0 and "stopped cleanly" in text, text
+    assert "internal error" not in text and "Traceback" not in text, text
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

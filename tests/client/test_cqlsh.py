@@ -1,52 +1,22 @@
 """The real Cassandra shell (cqlsh) and our client against one real `widecol serve` process."""
 
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import widecol.client
+from widecol.testing import single_node
 
 CQLSH = Path(sys.executable).parent / "cqlsh"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cqlsh")
-    port = free_port()
-    (tmp / "c.toml").write_text(
-        '[cluster]\nname = "shell"\nnum_tokens = 4\n[[nodes]]\nname = "n1"\naddress = "127.0.0.1"\n'
-        f'native_port = {port}\ninternode_port = {free_port()}\ndata_dir = "n1"\n')
-    log = tmp / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "widecol.cli", "serve", "--config", "c.toml", "--node", "n1"],
-                                cwd=tmp, stderr=out)
-    try:
-        deadline = time.monotonic() + 30
-        while "native protocol listening" not in log.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
+    # cqlsh resets its connections; single_node checks that the server took that quietly.
+    with single_node(tmp_path_factory.mktemp("cqlsh"), "shell") as (_proc, port, _log):
         yield port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            proc.kill()
-            proc.wait()
-    # cqlsh resets its connections; the server must take that quietly.
-    text = log.read_text()
-    assert "internal error" not in text and "Traceback" not in text, text
 
 
 def cqlsh(port, statements):

@@ -1,10 +1,7 @@
 """The real cassandra-driver against a real `widecol serve` process, over loopback."""
 
 import datetime
-import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 
@@ -14,49 +11,13 @@ from cassandra.cluster import Cluster
 from cassandra.protocol import SyntaxException
 from cassandra.query import SimpleStatement
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(log, text, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in log.read_text():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} not seen; log was:\n{log.read_text()}")
+from widecol.testing import single_node
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("native")
-    port = free_port()
-    (tmp / "c.toml").write_text(
-        '[cluster]\nname = "testcluster"\nnum_tokens = 4\n[[nodes]]\nname = "n1"\naddress = "127.0.0.1"\n'
-        f'native_port = {port}\ninternode_port = {free_port()}\ndata_dir = "n1"\n'
-    )
-    log = tmp / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "widecol.cli", "serve", "--config", "c.toml", "--node", "n1"],
-            cwd=tmp, stderr=out,
-        )
-    try:
-        wait_for(log, f"native protocol listening on 127.0.0.1:{port}")
-        yield proc, port, log
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(timeout=30) == 0
-        finally:
-            proc.kill()
-            proc.wait()
-    text = log.read_text()
-    assert "stopped cleanly" in text
-    assert "internal error" not in text and "Traceback" not in text, text
+    with single_node(tmp_path_factory.mktemp("native"), "testcluster") as node:
+        yield node
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """`widecol cql` as a process: -e, -f, piped stdin, -k, exit codes and an unreachable node."""
 
-from tests.repl.conftest import cql, free_port
+from tests.repl.conftest import cql
+from widecol.testing import free_port
 
 
 def test_execute_prints_results_and_exits_0(server, keyspace):
