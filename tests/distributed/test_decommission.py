@@ -12,19 +12,24 @@ from widecol.testing import LocalCluster, wait_until
 pytestmark = pytest.mark.slow
 
 
+def _load(cluster, rows):
+    """ks.t with RF 2 and ROWS rows written at ALL, so every replica holds them."""
+    drv, s = cluster.session("n1")
+    try:
+        s.execute("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 2}")
+        s.execute("CREATE TABLE ks.t (k int PRIMARY KEY, v text)")
+        insert = s.prepare("INSERT INTO ks.t (k, v) VALUES (?, ?)")
+        insert.consistency_level = ConsistencyLevel.ALL
+        for k in range(rows):
+            s.execute(insert, (k, f"v{k}"))
+    finally:
+        drv.shutdown()
+
+
 def test_a_decommissioned_node_hands_its_data_over_and_stays_gone(tmp_path):
     cluster = LocalCluster(tmp_path, 4).start_all()
     try:
-        drv, s = cluster.session("n1")
-        try:
-            s.execute("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 2}")
-            s.execute("CREATE TABLE ks.t (k int PRIMARY KEY, v text)")
-            insert = s.prepare("INSERT INTO ks.t (k, v) VALUES (?, ?)")
-            insert.consistency_level = ConsistencyLevel.ALL
-            for k in range(400):
-                s.execute(insert, (k, f"v{k}"))
-        finally:
-            drv.shutdown()
+        _load(cluster, 400)
         done = subprocess.run([sys.executable, "-m", "widecol.cli", "decommission",
                                f"{cluster.hosts['n4']}:{cluster.native_port}"], capture_output=True, text=True,
                               timeout=120)
@@ -52,16 +57,7 @@ def test_a_decommissioned_node_hands_its_data_over_and_stays_gone(tmp_path):
 def test_removenode_restores_replication_after_a_node_dies(tmp_path):
     cluster = LocalCluster(tmp_path, 4).start_all()
     try:
-        drv, s = cluster.session("n1")
-        try:
-            s.execute("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 2}")
-            s.execute("CREATE TABLE ks.t (k int PRIMARY KEY, v text)")
-            insert = s.prepare("INSERT INTO ks.t (k, v) VALUES (?, ?)")
-            insert.consistency_level = ConsistencyLevel.ALL
-            for k in range(300):
-                s.execute(insert, (k, f"v{k}"))
-        finally:
-            drv.shutdown()
+        _load(cluster, 300)
         dead = cluster.ring("n1")[cluster.hosts["n4"]].host_id
         cluster.kill("n4")
         cluster.wait_view("n1", down={"n4"})
