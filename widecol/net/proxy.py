@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 SCAN_CHUNK = 256  # partitions per range-read request
 STREAM_RETRIES = 5  # a streamed chunk is asked for again this many times before the stream fails
+STREAM_SSTABLE_BYTES = 4 << 20  # streamed partitions are gathered up to this size into one new SSTable
+STREAM_WRITE_TIMEOUT_S = 30.0  # the receiver writes and fsyncs a whole SSTable before it answers a STREAM_WRITE
 
 
 class StorageProxy:
@@ -362,45 +364,59 @@ class StorageProxy:
 
     async def stream_range(self, table_id: str, start: int, end: int, source: str) -> tuple[int, int]:
         """Copy every partition of (START, END] of TABLE_ID from SOURCE into this node, tombstones included, in
-        checksummed chunks; the merge rule makes copies from several sources add up. A chunk that fails (a
-        timeout, a checksum mismatch) is asked for again from where the stream stands, up to STREAM_RETRIES
-        times. Returns (partitions, bytes)."""
+        checksummed chunks, written here as new SSTables of up to STREAM_SSTABLE_BYTES (no commit log, no
+        memtable); the merge rule makes copies from several sources add up. A chunk that fails (a timeout, a
+        checksum mismatch) is asked for again from where the stream stands, up to STREAM_RETRIES times.
+        Returns (partitions, bytes)."""
         after = None
         partitions = size = 0
+        gathered: list = []
+        gathered_size = 0
         while True:
             body = [table_id, start, end, after, SCAN_CHUNK]
             wires, more, crc = await self._retrying(
                 lambda body=body: self._request(source, STREAM_READ, body, trio.current_time() + self.read_timeout))
             check_chunk(wires, crc)
             if wires:
-                await self.replica.apply_async(wires)
+                gathered.extend(wires)
                 partitions += len(wires)
                 chunk = _size(wires)
                 size += chunk
+                gathered_size += chunk
                 after = wires[-1][1]
                 await self._throttle(chunk)
+            if gathered and (gathered_size >= STREAM_SSTABLE_BYTES or not more):
+                await self.replica.ingest_async(gathered)
+                gathered, gathered_size = [], 0
             if not more:
                 return partitions, size
 
     async def push_range(self, table_id: str, start: int, end: int, target: str) -> tuple[int, int]:
         """Send every partition of (START, END] of TABLE_ID held here to TARGET (decommission), in checksummed
-        chunks, each retried up to STREAM_RETRIES times. Returns (partitions, bytes)."""
+        chunks of up to STREAM_SSTABLE_BYTES that TARGET writes as new SSTables, each retried up to
+        STREAM_RETRIES times. Returns (partitions, bytes)."""
         after = None
         partitions = size = 0
-        while True:
-            wires, more = await trio.to_thread.run_sync(self.replica.range_read, table_id, start, end, after,
-                                                        SCAN_CHUNK)
+        timeout = max(self.write_timeout, STREAM_WRITE_TIMEOUT_S)
+        more = True
+        while more:
+            wires: list = []
+            chunk = 0
+            while more and chunk < STREAM_SSTABLE_BYTES:  # one STREAM_WRITE, one SSTable on the target
+                part, more = await trio.to_thread.run_sync(self.replica.range_read, table_id, start, end, after,
+                                                           SCAN_CHUNK)
+                if part:
+                    wires.extend(part)
+                    chunk += _size(part)
+                    after = part[-1][1]
             if wires:
                 body = [wires, chunk_crc(wires)]
                 await self._retrying(lambda body=body: self._request(target, STREAM_WRITE, body,
-                                                                     trio.current_time() + self.write_timeout))
+                                                                     trio.current_time() + timeout))
                 partitions += len(wires)
-                chunk = _size(wires)
                 size += chunk
-                after = wires[-1][1]
                 await self._throttle(chunk)
-            if not more:
-                return partitions, size
+        return partitions, size
 
     async def _retrying(self, attempt: Any) -> Any:
         """ATTEMPT(), again after a pause when it fails, at most STREAM_RETRIES + 1 times in all."""

@@ -13,7 +13,7 @@ Verbs and bodies:
   RANGE_READ   [table_id, start_token, end_token, after_key, max]      -> [[partition wire, ...], more]
   TRUNCATE     [table_id]                                              -> True
   STREAM_READ  as RANGE_READ                                           -> [[wire, ...], more, crc32]
-  STREAM_WRITE [[wire, ...], crc32]                                    -> True once applied
+  STREAM_WRITE [[wire, ...], crc32]                                    -> True once written as a new SSTable
   SCHEMA_PULL  None                                                    -> [schema mutation wire, ...]
   SCHEMA_PUSH  [schema mutation wire, ...]                             -> our schema version after merging
 """
@@ -84,6 +84,14 @@ class Replica:
         self.engine.apply_batch([Mutation.from_wire(w) for w in wires])
         return True
 
+    def ingest(self, wires: list) -> bool:
+        """Write streamed partitions straight into new SSTables (durable when this returns)."""
+        self.engine.ingest([Mutation.from_wire(w) for w in wires])
+        return True
+
+    async def ingest_async(self, wires: list) -> bool:
+        return await trio.to_thread.run_sync(self.ingest, wires)
+
     def read(self, table_id: str, key: bytes, start: bytes | None, end: bytes | None, reverse: bool,
              limit: int | None, digest_only: bool) -> list:
         table = self.engine.table(table_id)
@@ -119,7 +127,7 @@ class Replica:
     async def _stream_write(self, message: Message) -> bool:
         wires, crc = message.body
         check_chunk(wires, crc)
-        return await self.apply_async(wires)
+        return await self.ingest_async(wires)
 
     async def _truncate(self, message: Message) -> bool:
         await trio.to_thread.run_sync(self.engine.truncate, message.body[0])

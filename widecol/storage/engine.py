@@ -362,23 +362,7 @@ class Engine:
             self._compaction_wanted.set()
 
     def _write_flush(self, table: Table, memtable: Memtable, position: Position, epoch: int) -> None:
-        with self.lock:
-            generation = table.manifest.next_generation
-            table.manifest.next_generation += 1
-        writer = SSTableWriter(table.directory, generation, len(memtable))
-        try:
-            for sk, p in memtable.items():
-                rows = p.rows
-                if p.order is not None:
-                    row_list = [(ck, rows[ck][0], rows[ck][1]) for ck in p.order]
-                else:
-                    row_list = [(ck, row[0], row[1]) for ck, row in sorted(rows.items())]
-                ranges = sorted(p.ranges, key=_range_order) if p.ranges else p.ranges
-                writer.add_partition(sk, p.key, p.deletion, ranges, row_list)
-            writer.finish()
-        except BaseException:
-            writer.abort()
-            raise
+        generation = self._write_sstable(table, memtable)
         with self.lock:
             current = any(m is memtable for m, _ in table.flushing)
             if table.dropped or table.epoch != epoch:
@@ -396,6 +380,52 @@ class Engine:
             self.flushed.notify_all()
         if not table.dropped and table.epoch == epoch and self.commitlog._active is not None:
             self.commitlog.mark_clean(table.table_id, position)
+
+    def _write_sstable(self, table: Table, memtable: Memtable) -> int:
+        """Write MEMTABLE as a new durable SSTable of TABLE (not yet in its manifest); return its generation."""
+        with self.lock:
+            generation = table.manifest.next_generation
+            table.manifest.next_generation += 1
+        writer = SSTableWriter(table.directory, generation, len(memtable))
+        try:
+            for sk, p in memtable.items():
+                rows = p.rows
+                if p.order is not None:
+                    row_list = [(ck, rows[ck][0], rows[ck][1]) for ck in p.order]
+                else:
+                    row_list = [(ck, row[0], row[1]) for ck, row in sorted(rows.items())]
+                ranges = sorted(p.ranges, key=_range_order) if p.ranges else p.ranges
+                writer.add_partition(sk, p.key, p.deletion, ranges, row_list)
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        return generation
+
+    def ingest(self, mutations: Sequence[Mutation]) -> None:
+        """Write MUTATIONS straight into new SSTables, one per table, bypassing the commit log and the memtables
+        (streaming uses this). When this returns they are durable and readable; they merge with everything else
+        by the one rule. A crash before the manifest names a new SSTable leaves no trace of it."""
+        memtables: dict[str, Memtable] = {}
+        for m in mutations:
+            self.table(m.table_id)
+            validate(m)
+            memtable = memtables.setdefault(m.table_id, Memtable())
+            memtable.apply(partition_sort_key(m.key), m.key, m.deletion, m.ranges, m.rows)
+        for table_id, memtable in memtables.items():
+            table = self.table(table_id)
+            epoch = table.epoch
+            generation = self._write_sstable(table, memtable)
+            with self.lock:
+                if table.dropped or table.epoch != epoch:
+                    table.remove_files([generation])
+                    continue
+                manifest = table.manifest
+                manifest.generations = sorted([*manifest.generations, generation])
+                manifest.save(table.directory)
+                table.sstables[generation] = SSTableReader(table.directory, generation)
+                table.refresh_view()
+            self._compaction_wanted.set()
 
     def _check_background(self) -> None:
         if self.background_error is not None:
