@@ -141,10 +141,11 @@ class LocalCluster:
         assert proc.wait(timeout=60) == 0, self.log_text(name)[-3000:]
 
     def stop_all(self) -> None:
-        for name in list(self.procs):
-            proc = self.procs.pop(name)
+        """SIGTERM every node, then wait until each has exited (its storage closed)."""
+        stopping = [self.procs.pop(name) for name in list(self.procs)]
+        for proc in stopping:
             proc.send_signal(signal.SIGTERM)
-        for proc in list(self.procs.values()):
+        for proc in stopping:
             proc.wait(timeout=60)
 
     def kill_all(self) -> None:

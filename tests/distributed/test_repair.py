@@ -43,9 +43,10 @@ def _repair(cluster, name, *args):
     return report, out
 
 
-def _diverged_cluster(tmp_path, total, missed):
+def _diverged_cluster(tmp_path, total, missed, lose_sstables=False):
     """A three-node cluster, RF 3, hints off: TOTAL rows of which the last MISSED were written while n3 was
-    down. Returns the cluster (every node up again)."""
+    down (and, with LOSE_SSTABLES, every SSTable of ks.t on n3 deleted meanwhile). Returns the cluster (every node
+    up again)."""
     cluster = LocalCluster(tmp_path, 3, hints=False).start_all()
     drv, s = cluster.session("n1")
     try:
@@ -57,6 +58,11 @@ def _diverged_cluster(tmp_path, total, missed):
         _write(s, range(total - missed, total), QUORUM)
     finally:
         drv.shutdown()
+    if lose_sstables:
+        files = list((tmp_path / "data" / "n3" / "storage" / "tables").glob("ks.t-*/[0-9]*-*"))
+        assert files  # the clean stop flushed n3's rows into SSTables
+        for path in files:
+            path.unlink()
     cluster.start("n3")
     for name in cluster.hosts:
         cluster.wait_view(name, up=set(cluster.hosts))
@@ -64,14 +70,15 @@ def _diverged_cluster(tmp_path, total, missed):
 
 
 @pytest.mark.slow
-def test_repair_brings_a_replica_that_missed_writes_up_to_date(tmp_path):
-    cluster = _diverged_cluster(tmp_path, 300, 100)
+def test_repair_restores_a_replica_that_missed_writes_and_lost_its_sstables(tmp_path):
+    cluster = _diverged_cluster(tmp_path, 300, 100, lose_sstables=True)
     try:
+        assert "have no files" in cluster.log_text("n3")  # it started without them, and said so
         report, out = _repair(cluster, "n1", "ks")
         assert report["ranges compared"] > 0
         assert report["ranges out of sync"] > 0, out.stdout
         assert report["ranges skipped"] == 0
-        assert report["partitions streamed"] == 100  # each missed row to n3, and nothing else
+        assert report["partitions streamed"] == 300  # every row to n3, and nothing else
         again, _ = _repair(cluster, "n2", "ks", "t")
         assert again["ranges out of sync"] == 0 and again["partitions streamed"] == 0
         cluster.stop("n1")

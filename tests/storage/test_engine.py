@@ -2,7 +2,7 @@
 
 import pytest
 
-from widecol.errors import InvalidRequest
+from widecol.errors import Corruption, InvalidRequest
 from widecol.storage.engine import Engine, EngineOptions
 from widecol.storage.mutation import Mutation
 
@@ -318,3 +318,31 @@ def test_ingest_refuses_bad_mutations_and_writes_nothing(open_engine):
     with pytest.raises(InvalidRequest):
         engine.ingest([Mutation("ks.missing", b"k").set(b"", b"v", b"1", 1, engine.now(), 0)])
     assert not engine.table(T).sstables
+
+
+def test_sstables_deleted_by_hand_while_closed_are_dropped_and_the_rest_opens(open_engine, caplog):
+    engine = open_engine()
+    engine.create_table(T)
+    put(engine, b"first", b"1")
+    engine.flush()
+    put(engine, b"second", b"2")
+    engine.close()
+    table_dir = engine.table(T).directory
+    first = min(int(p.name.split("-")[0]) for p in table_dir.glob("*-Data.db"))
+    for path in table_dir.glob(f"{first}-*"):
+        path.unlink()
+    again = open_engine()
+    assert value(again, b"first") is None and value(again, b"second") == b"2"
+    assert "have no files" in caplog.text
+    again.close()
+    assert value(open_engine(), b"second") == b"2"  # the manifest no longer names the deleted generation
+
+
+def test_an_sstable_missing_only_some_files_is_corruption_not_silence(open_engine):
+    engine = open_engine()
+    engine.create_table(T)
+    put(engine, b"k", b"v")
+    engine.close()
+    next(engine.table(T).directory.glob("*-Index.db")).unlink()
+    with pytest.raises(Corruption, match="component missing"):
+        open_engine()

@@ -57,11 +57,20 @@ class Table:
         """Open a table folder: load its manifest, delete files it does not list, open its SSTables."""
         manifest = Manifest.load(directory)
         live = set(manifest.generations)
+        present = set()
         for path in directory.iterdir():
             m = _SSTABLE_FILE.match(path.name)
             if (m and (m.group(3) or int(m.group(1)) not in live)) or path.name.endswith(".tmp"):
                 log.info("table %s: removing leftover %s", table_id, path.name)
                 path.unlink()
+            elif m:
+                present.add(int(m.group(1)))
+        gone = live - present
+        if gone:  # every file of it deleted by hand, as an operator may while the node is down: repair restores it
+            log.error("table %s: SSTable generations %s are in the manifest but have no files; their data is "
+                      "missing until a repair", directory.name, sorted(gone))
+            manifest.generations = [g for g in manifest.generations if g not in gone]
+            manifest.save(directory)
         table = cls(engine, table_id, directory, manifest)
         for generation in manifest.generations:
             table.sstables[generation] = SSTableReader(directory, generation)
