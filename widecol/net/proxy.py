@@ -60,6 +60,7 @@ from widecol.storage.token import token
 log = logging.getLogger(__name__)
 
 SCAN_CHUNK = 256  # partitions per range-read request
+STREAM_CHUNK = 2048  # partitions per streamed chunk
 STREAM_RETRIES = 5  # a streamed chunk is asked for again this many times before the stream fails
 STREAM_SSTABLE_BYTES = 4 << 20  # streamed partitions are gathered up to this size into one new SSTable
 STREAM_WRITE_TIMEOUT_S = 30.0  # the receiver writes and fsyncs a whole SSTable before it answers a STREAM_WRITE
@@ -373,7 +374,7 @@ class StorageProxy:
         gathered: list = []
         gathered_size = 0
         while True:
-            body = [table_id, start, end, after, SCAN_CHUNK]
+            body = [table_id, start, end, after, STREAM_CHUNK]
             wires, more, crc = await self._retrying(
                 lambda body=body: self._request(source, STREAM_READ, body, trio.current_time() + self.read_timeout))
             check_chunk(wires, crc)
@@ -404,7 +405,7 @@ class StorageProxy:
             chunk = 0
             while more and chunk < STREAM_SSTABLE_BYTES:  # one STREAM_WRITE, one SSTable on the target
                 part, more = await trio.to_thread.run_sync(self.replica.range_read, table_id, start, end, after,
-                                                           SCAN_CHUNK)
+                                                           STREAM_CHUNK)
                 if part:
                     wires.extend(part)
                     chunk += _size(part)
