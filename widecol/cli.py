@@ -79,6 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     removenode.add_argument("host_id", metavar="HOST_ID", help="the dead node's host id")
     removenode.add_argument("--host", metavar="HOST[:PORT]", help="a live node to ask (default 127.0.0.1:9042)")
 
+    cleanup = commands.add_parser(
+        "cleanup",
+        help="drop the data a node keeps for ranges it no longer replicates (after another node joined)",
+        description="Asks the node at --host (default 127.0.0.1:9042) to rewrite its SSTables without the "
+        "partitions whose tokens it no longer replicates, as nodetool cleanup does. Refused while nodes join or leave.",
+    )
+    cleanup.add_argument("keyspace", nargs="?", metavar="KEYSPACE", help="keyspace to clean up (default: all)")
+    cleanup.add_argument("table", nargs="?", metavar="TABLE", help="only this table of KEYSPACE")
+    cleanup.add_argument("--host", metavar="HOST[:PORT]", help="node to ask (default 127.0.0.1:9042)")
+
     cql = commands.add_parser(
         "cql",
         help="the CQL shell: interactive, or one statement (-e) or one file (-f) and exit",
@@ -124,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             from widecol.decommission import removenode
 
             return removenode(args.host_id, args.host)
+        if args.command == "cleanup":
+            from widecol.decommission import cleanup as cleanup_main
+
+            return cleanup_main(args.keyspace, args.table, args.host)
         if args.command == "decommission":
             from widecol.decommission import main as decommission_main
 

@@ -226,6 +226,7 @@ class ClusterNode:
         self.server.repair = self.repair.native_hook(trio.lowlevel.current_trio_token())  # repair
         self.server.admin["DECOMMISSION"] = self._decommission_command
         self.server.admin["REMOVENODE"] = self._removenode_command
+        self.server.admin["CLEANUP"] = self._cleanup_command
         nursery.start_soon(self._publish_load)
         return self.server
 
@@ -320,6 +321,51 @@ class ClusterNode:
         assert self.proxy._nursery is not None
         self.proxy._nursery.start_soon(stop_soon)
         return partitions, size, seconds
+
+    def _cleanup_command(self, rest: str, _session: dict) -> Any:
+        """CLEANUP [keyspace [table]] sent by `widecol cleanup`: runs in a request's worker thread."""
+        from widecol.cql.executor import Rows
+        from widecol.schema.types import parse_type
+
+        words = rest.strip().rstrip(";").split()
+        if len(words) > 2:
+            raise InvalidRequest("CLEANUP takes at most a keyspace and a table")
+        keyspace, table = (words + [None, None])[:2]
+        rows = trio.from_thread.run(self.cleanup, keyspace, table)
+        return Rows([("keyspace_name", parse_type("text")), ("table_name", parse_type("text")),
+                     ("sstables_rewritten", parse_type("int")), ("bytes_before", parse_type("bigint")),
+                     ("bytes_after", parse_type("bigint"))], rows, None)
+
+    async def cleanup(self, keyspace: str | None = None, table: str | None = None) -> list[tuple]:
+        """Drop the partitions this node holds but no longer replicates (their ranges went to a node that joined),
+        like `nodetool cleanup`. Refused while nodes join or leave, since ranges are still moving. Returns one
+        (keyspace, table, SSTables rewritten, bytes before, bytes after) per table."""
+        assert self.executor is not None
+        async with self.gossip.lock:
+            self.membership.refresh(self.gossiper)
+        ring = self.membership.ring
+        if self.membership.pending_ring is not None:
+            raise InvalidRequest("cleanup is not possible while nodes are joining or leaving the ring")
+        if ring is None or self.endpoint not in ring.endpoints:
+            raise InvalidRequest("this node owns no tokens yet")
+        schema = self.executor.store.schema
+        if keyspace is not None and keyspace not in schema.keyspaces:
+            raise InvalidRequest(f"Keyspace '{keyspace}' does not exist")
+        out = []
+        for ks_name, ks in schema.keyspaces.items():
+            if ks_name in SYSTEM_KEYSPACES or (keyspace is not None and ks_name != keyspace):
+                continue
+            if table is not None and table not in ks.tables:
+                raise InvalidRequest(f"Table '{keyspace}.{table}' does not exist")
+            owned = ring.ranges_for(replication_strategy(dict(ks.replication)), self.endpoint)
+            for name, t in ks.tables.items():
+                if table is None or name == table:
+                    rewritten, before, after = await trio.to_thread.run_sync(self.engine.cleanup, t.storage_id,
+                                                                             owned)
+                    out.append((ks_name, name, rewritten, before, after))
+                    log.info("node %s: cleanup of %s.%s rewrote %d SSTables: %d -> %d bytes", self.config.name,
+                             ks_name, name, rewritten, before, after)
+        return out
 
     def _removenode_command(self, rest: str, _session: dict) -> Any:
         """REMOVENODE host-id sent by `widecol removenode`: runs in a request's worker thread."""

@@ -1,5 +1,8 @@
 """Adding a node to a cluster that holds data: it streams its ranges while writes go on, and loses none."""
 
+import re
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -55,6 +58,22 @@ def test_a_fourth_node_joins_under_quorum_writes_and_holds_every_key_it_replicat
         assert len(acknowledged) > 500
         ring = cluster.ring("n1")
         assert ring[cluster.hosts["n4"]].owns > 0.15  # it took a share of the ring
+
+        # n1 gave ranges to n4: cleanup drops its copies of them, and nothing it still replicates.
+        n1 = f"{cluster.hosts['n1']}:{cluster.native_port}"
+        out = subprocess.run([sys.executable, "-m", "widecol.cli", "cleanup", "ks", "--host", n1],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        m = re.search(r"ks\.t: (\d+) SSTables rewritten, (\d+) -> (\d+) bytes", out.stdout)
+        assert m and int(m.group(1)) > 0 and int(m.group(3)) < int(m.group(2)), out.stdout
+        # ...and a repair of n1's ranges finds nothing missing on it (read repair would hide a loss from reads).
+        repair = subprocess.run([sys.executable, "-m", "widecol.cli", "repair", "ks", "--host", n1],
+                                capture_output=True, text=True, timeout=300)
+        assert repair.returncode == 0, repair.stdout + repair.stderr
+        assert re.search(r"partitions streamed:\s+0$", repair.stdout, re.M), repair.stdout
+        bad = subprocess.run([sys.executable, "-m", "widecol.cli", "cleanup", "nope", "--host", n1],
+                             capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 1 and "Keyspace 'nope' does not exist" in bad.stderr
         for name in ("n1", "n2", "n3"):
             cluster.stop(name)
         cluster.wait_view("n4", down={"n1", "n2", "n3"})

@@ -346,3 +346,31 @@ def test_an_sstable_missing_only_some_files_is_corruption_not_silence(open_engin
     next(engine.table(T).directory.glob("*-Index.db")).unlink()
     with pytest.raises(Corruption, match="component missing"):
         open_engine()
+
+
+def test_cleanup_drops_exactly_the_partitions_outside_the_owned_ranges(open_engine):
+    from widecol.storage.token import MAX_TOKEN, MIN_TOKEN, token
+
+    engine = open_engine()
+    engine.create_table(T)
+    keys = [b"k%d" % i for i in range(400)]
+    for i, k in enumerate(keys[:300]):
+        put(engine, k, b"v")
+        if i % 100 == 99:
+            engine.flush()  # three SSTables, and 100 keys still in the memtable
+    for k in keys[300:]:
+        put(engine, k, b"v")
+    owned = [(MIN_TOKEN, -(2**62)), (0, 2**61), (2**62, MAX_TOKEN)]
+
+    def is_owned(t):
+        return any(start < t <= end for start, end in owned)
+
+    rewritten, before, after = engine.cleanup(T, owned)
+    assert rewritten == 4 and after < before
+    kept = {k for k in keys if is_owned(token(k))}
+    assert 0 < len(kept) < len(keys)
+    assert {k for k in keys if value(engine, k) is not None} == kept
+    engine.cleanup(T, owned)  # again: nothing more to drop
+    assert {k for k in keys if value(engine, k) is not None} == kept
+    engine.close()
+    assert {k for k in keys if value(open_engine(), k) is not None} == kept

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from widecol.storage.merge import merge_versions, purge
@@ -55,13 +55,15 @@ def size_tiered_candidates(sstables: Sequence[SSTableReader], min_threshold: int
     return best[:MAX_THRESHOLD]
 
 
-def compact(table: Table, inputs: Sequence[SSTableReader]) -> int | None:
+def compact(table: Table, inputs: Sequence[SSTableReader], keep: Callable[[bytes], bool] | None = None,
+            claimed: bool = False) -> int | None:
     """Merge INPUTS of TABLE into one SSTable and install it. Returns its generation (None if nothing was left
-    or the table changed underneath: truncated, dropped, or an input already gone)."""
+    or the table changed underneath: truncated, dropped, or an input already gone). With KEEP, a partition whose
+    sort key it refuses is dropped (cleanup). CLAIMED: the caller already put INPUTS in table.compacting."""
     engine = table.engine
     input_gens = {s.generation for s in inputs}
     with engine.lock:
-        if not input_gens <= set(table.sstables) or input_gens & table.compacting:
+        if not input_gens <= set(table.sstables) or (input_gens & table.compacting and not claimed):
             return None
         table.compacting |= input_gens
         epoch = table.epoch
@@ -74,7 +76,7 @@ def compact(table: Table, inputs: Sequence[SSTableReader]) -> int | None:
         expected = sum(s.stats["partitions"] for s in inputs)
         writer = SSTableWriter(table.directory, generation, expected)
         try:
-            written = _merge_into(writer, table, inputs, others, now, purge_before)
+            written = _merge_into(writer, table, inputs, others, now, purge_before, keep)
             if written:
                 writer.finish()
             else:
@@ -95,9 +97,9 @@ def compact(table: Table, inputs: Sequence[SSTableReader]) -> int | None:
             manifest.generations = sorted((set(manifest.generations) - input_gens) | ({generation} if written else set()))
             manifest.save(table.directory)
             if written:
-                table.sstables[generation] = SSTableReader(table.directory, generation)
+                table.sstables[generation] = SSTableReader(table.directory, generation, engine.block_cache)
             for g in input_gens:
-                del table.sstables[g]
+                table.sstables.pop(g).retire()
             table.refresh_view()
         table.remove_files(sorted(input_gens))
         log.info(
@@ -117,6 +119,7 @@ def _merge_into(
     others: Sequence[SSTableReader],
     now: int,
     purge_before: int,
+    keep: Callable[[bytes], bool] | None = None,
 ) -> int:
     """Merge the inputs' partitions into WRITER; returns how many partitions were written.
 
@@ -131,6 +134,8 @@ def _merge_into(
     def emit() -> None:
         nonlocal written
         sk, key, blob, _, _, source = group[0]
+        if keep is not None and not keep(sk):
+            return
         if len(group) == 1 and source.clean:
             writer.add_packed(sk, key, blob)
             written += 1

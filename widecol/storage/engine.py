@@ -17,6 +17,7 @@ flush, compact, truncate, drop_table, close. Time is an input: `clock` gives loc
 
 from __future__ import annotations
 
+import bisect
 import gc
 import logging
 import queue
@@ -41,7 +42,7 @@ from widecol.storage.mutation import Mutation
 from widecol.storage.sstable.reader import SSTableReader
 from widecol.storage.sstable.writer import SSTableWriter
 from widecol.storage.table import DEFAULT_OPTIONS, Table
-from widecol.storage.token import partition_sort_key
+from widecol.storage.token import partition_sort_key, token_of_sort_key
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -478,6 +479,42 @@ class Engine:
                 return
             compact(table, inputs)
             return
+
+    def cleanup(self, table_id: str, owned: Sequence[tuple[int, int]]) -> tuple[int, int, int]:
+        """Drop every partition of TABLE_ID whose token is outside OWNED: sorted, disjoint (start, end] token
+        ranges that do not wrap (this node's ranges, after others took some over). Flushes the memtable, then
+        rewrites each SSTable that may hold other tokens, one at a time, as compaction does (durable output
+        before the input goes). Returns (SSTables rewritten, bytes on disk before, after)."""
+        self.flush(table_id)
+        table = self.table(table_id)
+        starts = [start for start, _ in owned]
+        ends = [end for _, end in owned]
+
+        def owned_span(lo: int, hi: int) -> bool:  # is every token of [lo, hi] in one owned range?
+            i = bisect.bisect_left(ends, lo)
+            return i < len(ends) and starts[i] < lo and hi <= ends[i]
+
+        def keep(sk: bytes) -> bool:
+            t = token_of_sort_key(sk)
+            return owned_span(t, t)
+
+        before = table.disk_size()
+        with self.lock:
+            while True:  # wait for running compactions of the SSTables to rewrite, then claim them
+                targets = [s for s in table.sstables.values()
+                           if s.stats.get("min_token") is not None
+                           and not owned_span(s.stats["min_token"], s.stats["max_token"])]
+                if not {s.generation for s in targets} & table.compacting:
+                    break
+                self.flushed.wait(0.05)
+            table.compacting |= {s.generation for s in targets}
+        try:
+            for s in targets:
+                compact(table, [s], keep=keep, claimed=True)
+        finally:
+            with self.lock:
+                table.compacting -= {s.generation for s in targets}
+        return len(targets), before, table.disk_size()
 
     def _has_purgeable(self, sstable: SSTableReader) -> bool:
         return bool(sstable.stats.get("tombstones"))
