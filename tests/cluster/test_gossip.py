@@ -187,12 +187,10 @@ def test_when_a_delta_does_not_fit_the_budget_the_endpoints_furthest_behind_go_f
     for i in range(6):
         peer = Gossiper(f"p{i}", 1, [], random.Random(i))
         peer.set_local_state(TOKENS, "t" * 100)
-        full.preload(peer.endpoint, peer.local, 0.0)
         if i < 3:
-            behind.preload(peer.endpoint, peer.local, 0.0)
+            behind.preload(peer.endpoint, peer.local)
         peer.set_local_state(SCHEMA, "s" if i < 3 else "x")
-        full.endpoints[peer.endpoint] = peer.local
-        full._rehash(peer.endpoint)
+        full.preload(peer.endpoint, peer.local)
     sent = _exchange(behind, full, 1.0)
     assert sent is not None and len(sent[0]) < 4  # the budget cut it short...
     assert all(e in ("full", "p3", "p4", "p5") for e in sent[0])  # ...and the unknown endpoints went first
@@ -240,19 +238,19 @@ def test_a_malformed_message_is_the_peers_protocol_error():
 
 
 def test_a_summary_changes_only_in_the_bucket_of_the_endpoint_that_changed():
-    from widecol.cluster.summary import Summary, bucket_count
+    from widecol.cluster.summary import Summary, bucket_count, digest_hash
 
     a, b = Summary(), Summary()
     for i in range(400):
-        a.update(f"e{i}", 1, i, -1, -1)
-        b.update(f"e{i}", 1, i, -1, -1)
+        a.add(f"e{i}", digest_hash(f"e{i}", 1, i, -1, -1))
+        b.add(f"e{i}", digest_hash(f"e{i}", 1, i, -1, -1))
     buckets = bucket_count(400)
     assert buckets == 64 and a.fold(buckets) == b.fold(buckets)
-    b.update("e17", 1, 999, -1, -1)
+    b.change("e17", digest_hash("e17", 1, 17, -1, -1), digest_hash("e17", 1, 999, -1, -1))
     differing = a.differing(buckets, b.fold(buckets))
     assert len(differing) == 1 and "e17" in a.members(buckets, differing[0])
     assert len(a.differing(8, b.fold(8))) == 1  # a node with a smaller view folds the same fine buckets
-    b.update("e17", 1, 17, -1, -1)
+    b.change("e17", digest_hash("e17", 1, 999, -1, -1), digest_hash("e17", 1, 17, -1, -1))
     assert a.differing(buckets, b.fold(buckets)) == []
 
 
@@ -268,6 +266,9 @@ def test_a_pool_samples_distinct_items_and_stays_consistent():
     sample = pool.sample(rng, 5, exclude=["x0"])
     assert len(set(sample)) == 5 and "x0" not in sample
     assert sorted(pool.sample(rng, 50, exclude=["x1"])) == sorted(set(pool.items) - {"x1"})
+    assert pool == {f"x{i}" for i in range(10)} - {"x3"} and {"x1", "zz"} - pool == {"zz"}  # reads as a set
+    pool.discard("x9")
+    assert list(pool) == pool.items and len(set(pool.items)) == 8 and "x9" not in pool
 
 
 def test_a_node_joining_after_a_crash_learns_the_dead_node_as_down_never_up():
@@ -280,3 +281,27 @@ def test_a_node_joining_after_a_crash_learns_the_dead_node_as_down_never_up():
     assert "n010" in late.endpoints and "n010" not in late.live
     kinds = [e.kind for _, name, e in sim.events if name == "n019" and e.endpoint == "n010"]
     assert kinds[-1] == "down" and "up" not in kinds[kinds.index("joined"):]
+
+
+def test_shared_states_stay_unmodified_and_every_summary_matches_its_view():
+    """Invariant: each node's summary folds exactly the digests of the states it holds, and a state shared by
+    several nodes (warm start) is never changed in place by any of them."""
+    from widecol.cluster.summary import Summary, bucket_count, digest_hash
+
+    sim = Simulator(names(30), seed=17, warm=True, loss=0.1)
+    shared = {name: sim.nodes["n001"].endpoints[name] for name in names(30) if name != "n001"}
+    frozen = {name: (s.generation, s.version, s.states, s.suspect, s.alive) for name, s in shared.items()}
+    sim.run(20)
+    sim.nodes["n007"].set_local_state(SCHEMA, "v2")
+    sim.crash("n012")
+    sim.run(20)
+    sim.start("n012")
+    sim.run(20)
+    for name, s in shared.items():
+        assert s.owner is None and (s.generation, s.version, s.states, s.suspect, s.alive) == frozen[name]
+    for node in sim.nodes.values():
+        fresh = Summary()
+        for e, s in node.endpoints.items():
+            fresh.add(e, digest_hash(e, s.generation, s.app_version, s.suspect, s.alive))
+        b = bucket_count(len(node.endpoints))
+        assert fresh.fold(b) == node._summary.fold(b)

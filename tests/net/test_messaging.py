@@ -274,6 +274,47 @@ async def test_tcp_oversize_message_is_refused_by_the_sender(nursery):
         await a.send((B, 7000), "BIG", b"x" * 2000)
 
 
+async def test_tcp_a_dropped_connection_and_a_refused_connect_are_reported_at_once(nursery):
+    net = Harness("tcp", nursery)
+    a = await net.start(A, backoff_initial=0.01, backoff_max=0.05)
+    b, c = await net.start(B), await net.start(C)
+    lost = []
+    a.on_unreachable(lost.append)
+    for peer in (b, c):
+        peer.on("ECHO", echo)
+        assert (await a.request(peer.address, "ECHO", 1, timeout=10))["echo"] == 1
+    assert lost == []
+    await net.stop(b)  # its end of a's connection closes: a hears EOF without writing anything
+    with trio.fail_after(10):
+        while b.address not in lost:
+            await trio.sleep(0.01)
+    reported = len(lost)
+    await a.send(b.address, "NOTE", 1)  # nothing listens there now: the connect is refused
+    with trio.fail_after(10):
+        while len(lost) == reported:
+            await trio.sleep(0.01)
+    assert set(lost) == {b.address} and a.statistics().connect_failures >= 1
+    await net.stop(a)  # closing our own connections is not the peer's failure
+    assert c.address not in lost
+
+
+async def test_tcp_a_peer_that_talks_to_us_again_ends_our_backoff_to_it(nursery):
+    net = Harness("tcp", nursery)
+    a = await net.start(A, backoff_initial=60.0, backoff_max=60.0)
+    dead = net.dead_address(B)
+    await a.send(dead, "NOTE", "queued while down")
+    with trio.fail_after(10):
+        while not a.statistics().connect_failures:
+            await trio.sleep(0.01)  # a's writer now waits 60 s before its next connect
+    b = await net.start(B, port=dead[1])  # the peer restarts...
+    got = await collect(b, "NOTE")
+    a.on("HELLO", echo)
+    await b.send(a.address, "HELLO", None)  # ...and speaks to a: a reconnects at once
+    with trio.fail_after(10):
+        while got != ["queued while down"]:
+            await trio.sleep(0.01)
+
+
 async def test_tcp_outbound_connections_come_from_the_nodes_own_address(nursery):
     net = Harness("tcp", nursery)
     b = await net.start(B)

@@ -18,6 +18,12 @@ raises its own mean and so earns more patience, as a jittery heartbeat did befor
 before conviction are recorded, and delays are capped at `max_interval` refute-means, so one partition does not
 make an endpoint unconvictable for ever.
 
+Confirmations (Lifeguard's dynamic suspicion timeout). A suspicion that other nodes confirm independently (their
+own probes failed too) is likely true, so it needs less patience: with c of `expected` possible confirmations the
+threshold is scaled by 1 - (1 - confirmed_fraction) * log(c + 1) / log(expected + 1), down to
+`confirmed_fraction` (default 0.5: at threshold 8, 2.3 intervals instead of 4.6) once c reaches `expected`. A lone
+suspicion (a lossy link, one slow prober) still stands the full time. The gossiper counts the confirmations.
+
 Heartbeat arrivals (any direct or relayed evidence of life) are still recorded, for statistics. Time is always an
 argument; nothing here reads a clock.
 """
@@ -26,9 +32,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 
 PHI_FACTOR = 1.0 / math.log(10.0)
+_NOBODY: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -41,14 +49,17 @@ class FailureDetector:
     """Per endpoint: open suspicions, learned refutation delays, and the last heartbeat arrival."""
 
     def __init__(self, threshold: float = 8.0, expected_interval: float = 1.0, window_size: int = 16,
-                 max_interval: float = 2.0, refute_interval: float | None = None) -> None:
+                 max_interval: float = 2.0, refute_interval: float | None = None,
+                 confirmed_fraction: float = 0.5) -> None:
         self.threshold = threshold
+        self.confirmed_fraction = confirmed_fraction
         self.expected_interval = expected_interval
         self.window_size = window_size
         self.max_interval = max_interval  # cap on a recorded refutation delay, in gossip intervals
         self.refute_interval = refute_interval if refute_interval is not None else expected_interval / 4
         self._windows: dict[str, _Window] = {}
         self._since: dict[str, float] = {}  # endpoint -> when its open suspicion started
+        self._confirmed: dict[str, set[str]] = {}  # endpoint -> nodes whose own probes of it failed meanwhile
         self._arrivals: dict[str, float] = {}  # endpoint -> last evidence of life
 
     # -- evidence of life ----------------------------------------------------------------------------------------
@@ -71,8 +82,23 @@ class FailureDetector:
     def suspected_since(self, endpoint: str) -> float | None:
         return self._since.get(endpoint)
 
+    def confirm(self, endpoint: str, by: Iterable[str]) -> bool:
+        """Record that the nodes `by` each failed to reach `endpoint` while its suspicion is open; True if any
+        of them is new. Ignored (False) when no suspicion of `endpoint` is open. O(len(by))."""
+        if endpoint not in self._since:
+            return False
+        confirmed = self._confirmed.setdefault(endpoint, set())
+        before = len(confirmed)
+        confirmed.update(by)
+        return len(confirmed) > before
+
+    def confirmers(self, endpoint: str) -> Set[str]:
+        """Who independently suspects `endpoint` now (the first suspecter included); do not modify."""
+        return self._confirmed.get(endpoint) or _NOBODY
+
     def refute(self, endpoint: str, now: float, learn: bool = True) -> None:
         """Close the open suspicion of `endpoint`, refuted at `now`; with `learn`, its delay joins the window."""
+        self._confirmed.pop(endpoint, None)
         since = self._since.pop(endpoint, None)
         if since is None or not learn:
             return
@@ -99,16 +125,27 @@ class FailureDetector:
             return 0.0
         return PHI_FACTOR * max(0.0, now - since) / self.mean_refutation(endpoint)
 
-    def conviction_delay(self, endpoint: str) -> float:
-        """How long an open suspicion of `endpoint` stands before conviction: threshold * ln(10) * mean."""
-        return self.threshold * self.mean_refutation(endpoint) / PHI_FACTOR
+    def scale(self, confirmations: int, expected: int) -> float:
+        """The fraction of the threshold that convicts a suspicion confirmed by `confirmations` other nodes out
+        of `expected` possible: 1 with none (or none possible), `confirmed_fraction` with all, log-shaped
+        between (Lifeguard)."""
+        if confirmations <= 0 or expected <= 0:
+            return 1.0
+        if confirmations >= expected:
+            return self.confirmed_fraction
+        return 1.0 - (1.0 - self.confirmed_fraction) * math.log(confirmations + 1) / math.log(expected + 1)
 
-    def is_alive(self, endpoint: str, now: float) -> bool:
-        """True unless phi at `now` exceeds the conviction threshold."""
-        return self.phi(endpoint, now) <= self.threshold
+    def conviction_delay(self, endpoint: str, scale: float = 1.0) -> float:
+        """How long an open suspicion of `endpoint` stands before conviction: threshold * scale * ln(10) * mean."""
+        return self.threshold * scale * self.mean_refutation(endpoint) / PHI_FACTOR
+
+    def is_alive(self, endpoint: str, now: float, scale: float = 1.0) -> bool:
+        """True unless phi at `now` exceeds the conviction threshold (times `scale`, see scale())."""
+        return self.phi(endpoint, now) <= self.threshold * scale
 
     def remove(self, endpoint: str) -> None:
         """Forget `endpoint` (it left, or restarted with a new generation)."""
         self._windows.pop(endpoint, None)
         self._since.pop(endpoint, None)
+        self._confirmed.pop(endpoint, None)
         self._arrivals.pop(endpoint, None)

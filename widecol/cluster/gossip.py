@@ -13,9 +13,12 @@ Anti-entropy (every round, with one random live peer; sometimes an unreachable o
                                           the buckets whose hashes differ (nothing at all when none differ)
   ACK2  [requests, deltas]                what the initiator lacks, and what the responder lacks
   ACK3  [deltas]                          what was asked for
-A delta is [generation, heartbeat, {key: [value, version]}, suspect, suspicion age, alive]. Each message has a
-byte budget; when not everything fits, the endpoints furthest behind go first. A quiet cluster exchanges only
-summaries: at N = 1,000, 128 buckets, 512 bytes a round.
+A delta is [generation, heartbeat, {key: [value, version]}, suspect, suspicion age, alive, confirmers] (a RUMOR
+record is [endpoint, generation, heartbeat, suspect, age, alive, confirmers]; without confirmers, both are the
+6-field form older nodes read).
+Each message has a byte budget; when not everything fits, the endpoints furthest behind go first. A quiet cluster
+exchanges only summaries: at N = 1,000, 128 buckets, 512 bytes a round. Endpoint states may be shared with other
+gossipers in one process (a simulator): we copy one before changing it (endpoint_state.py).
 
 Failure detection (probes.py, failure_detector.py): each round we probe two endpoints, directly then through k
 helpers; a failed probe opens a suspicion, which we flood at once (RUMOR to `fanout` random peers and to the
@@ -23,8 +26,12 @@ suspect; every node that learns something new forwards it once), with anti-entro
 that hears of it refutes (bumps its heartbeat into `alive`) and floods that; so does anyone who hears from it
 directly. Halfway to conviction a node that still holds the suspicion pings the suspect itself (and tells it),
 so a refutation the flood lost still reaches it. Each node convicts a suspect whose open suspicion's phi passes
-the threshold (failure_detector.py), and brings it back up when a refutation or a new generation arrives. A node that finds it was stalled (no call for
-1.5 intervals) drops its outstanding probes and convicts no one for one interval, while it catches up.
+the threshold (failure_detector.py), and brings it back up when a refutation or a new generation arrives. A prober
+whose own probe fails while a suspicion is open confirms it (its name joins the suspicion's confirmers, flooded
+until `confirmations` are known); each confirmation shortens the time to conviction, down to half (Lifeguard). A
+transport that loses its connection to a peer calls unreachable(): we probe that peer at once, directly and through
+helpers, and suspect it only if all of that fails. A node that finds it was stalled (no call for 1.5 intervals)
+drops its outstanding probes and convicts no one for one interval, while it catches up.
 
 Events (joined, up, down, changed, left) collect for take_events(). A node whose STATUS says left or removed is
 quarantined: deltas about it with the same or an older generation are ignored for `quarantine_s`.
@@ -48,7 +55,7 @@ from widecol.cluster.endpoint_state import EndpointState
 from widecol.cluster.failure_detector import FailureDetector
 from widecol.cluster.pool import Pool
 from widecol.cluster.probes import PING, PING_REQ, PONG, Prober
-from widecol.cluster.summary import FINE, Summary, bucket_count
+from widecol.cluster.summary import FINE, Summary, bucket_count, digest_hash
 from widecol.errors import ProtocolError
 
 SYN, ACK, ACK2, ACK3, RUMOR = "GOSSIP_SYN", "GOSSIP_ACK", "GOSSIP_ACK2", "GOSSIP_ACK3", "GOSSIP_RUMOR"
@@ -88,7 +95,8 @@ class GossipStatistics:
 class Gossiper:
     """One node's gossip state machine. `interval` defaults to the detector's expected interval; `fanout` is how
     many peers a new suspicion or refutation is flooded to; `max_message_bytes` bounds each ACK/ACK2/ACK3
-    (estimated msgpack size; a single endpoint larger than that is still sent, alone)."""
+    (estimated msgpack size; a single endpoint larger than that is still sent, alone); `confirmations` is how many
+    independent confirmations bring a suspicion to its shortest conviction time."""
 
     def __init__(
         self,
@@ -104,6 +112,7 @@ class Gossiper:
         max_message_bytes: int = 65536,
         probe_helpers: int = 5,
         probes_per_round: int = 2,
+        confirmations: int = 3,
     ) -> None:
         self.endpoint = endpoint
         self.seeds = [s for s in seeds if s != endpoint]
@@ -113,14 +122,16 @@ class Gossiper:
         self.interval = interval if interval is not None else self.detector.expected_interval
         self.fanout = fanout
         self.max_message_bytes = max_message_bytes
-        self.endpoints: dict[str, EndpointState] = {endpoint: EndpointState(generation)}
-        self.live: set[str] = set()
-        self._live = Pool()
+        self.confirmations = confirmations
+        self._token = object()  # marks the EndpointStates this gossiper may modify in place (endpoint_state.py)
+        self.endpoints: dict[str, EndpointState] = {endpoint: EndpointState(generation, owner=self._token)}
+        self.live = Pool()  # live peers: read it as a set; only the gossiper changes it
         self._down = Pool()  # convicted, not gone: whom we sometimes gossip with to notice a recovery
         self._suspected: set[str] = set()  # open suspicions we know of
         self._checked: set[str] = set()  # ... and those we have pinged ourselves, halfway to conviction
         self._summary = Summary()
-        self._summary.update(endpoint, generation, 0, -1, -1)
+        self._summary.add(endpoint)
+        self._rehash(endpoint)
         self._prober = Prober(rng, self.interval, helpers=probe_helpers, per_round=probes_per_round)
         self._quarantine: dict[str, tuple[int, float]] = {}  # endpoint -> (generation, until)
         self._events: list[Event] = []
@@ -146,19 +157,19 @@ class Gossiper:
         local.set(key, value, local.version)
         self._rehash(self.endpoint)
 
-    def preload(self, endpoint: str, state: EndpointState, now: float) -> None:
-        """Install a peer's state (copied) as if gossip had just brought it, live, without events: a simulator's
-        warm start, or a node restoring the peers it saved. Ignored if we already know that endpoint."""
+    def preload(self, endpoint: str, state: EndpointState) -> None:
+        """Install a peer's state as if gossip had brought it, live, without events: a simulator's warm start, or
+        a node restoring the peers it saved. A state with no owner is shared, not copied (we copy it before any
+        change; see endpoint_state.py); one with an owner is copied. No heartbeat arrival is recorded. Ignored if
+        we already know that endpoint."""
         if endpoint == self.endpoint or endpoint in self.endpoints:
             return
-        mine = EndpointState(state.generation, state.version, dict(state.states), state.suspect, state.alive,
-                             state.app_version, dict(state.sizes))
+        mine = state if state.owner is None else state.copy(self._token)
+        mine.hashed = digest_hash(endpoint, mine.generation, mine.app_version, mine.suspect, mine.alive)  # a cache
         self.endpoints[endpoint] = mine
-        self._rehash(endpoint)
-        self.detector.report(endpoint, now)
+        self._summary.add(endpoint, mine.hashed)
         if not self._gone(endpoint) and not mine.suspected():
             self.live.add(endpoint)
-            self._live.add(endpoint)
 
     def take_events(self) -> list[Event]:
         events, self._events = self._events, []
@@ -176,11 +187,11 @@ class Gossiper:
             if now >= until:
                 del self._quarantine[endpoint]
         peers = []
-        if self._live:
-            peers.append(self._live.choice(self.rng))
-        if self._down and self.rng.random() < len(self._down) / (len(self._live) + 1):
+        if self.live:
+            peers.append(self.live.choice(self.rng))
+        if self._down and self.rng.random() < len(self._down) / (len(self.live) + 1):
             peers.append(self._down.choice(self.rng))
-        if self.seeds and (not self._live or self.rng.random() < len(self.seeds) / (len(self.endpoints))):
+        if self.seeds and (not self.live or self.rng.random() < len(self.seeds) / (len(self.endpoints))):
             seed = self.rng.choice(self.seeds)
             if seed not in peers:
                 peers.append(seed)
@@ -194,6 +205,15 @@ class Gossiper:
         """Run the timers due by `now` (probe escalations and failures, convictions); call it at deadline()."""
         return self._count(self._timers(now))
 
+    def unreachable(self, endpoint: str, now: float) -> list[Message]:
+        """The transport lost its connection to `endpoint` or was refused one: probe it at once, directly and
+        through helpers. This alone never suspects anyone (a restarting node refuses connections for a moment);
+        the probe must fail first, as any probe. Ignored for endpoints not live, gone or already being probed."""
+        self._observe(now)
+        if endpoint not in self.live or self._gone(endpoint):
+            return []
+        return self._count(self._prober.probe_now(now, endpoint, self._hello(), self._pick_helpers))
+
     def deadline(self) -> float | None:
         """When advance() next has work: a probe timer or a suspicion reaching conviction. O(suspicions)."""
         times: list[float] = []
@@ -203,7 +223,7 @@ class Gossiper:
         for e in self._suspected:
             since = self.detector.suspected_since(e)
             if since is not None and e in self.live:
-                delay = self.detector.conviction_delay(e) * (1.0 if e in self._checked else 0.5)
+                delay = self.detector.conviction_delay(e, self._scale(e)) * (1.0 if e in self._checked else 0.5)
                 times.append(max(since + delay + 1e-6, self._grace_until))
         return min(times) if times else None
 
@@ -221,7 +241,7 @@ class Gossiper:
         lost reaches us by the PONG, or by its fresh refutation."""
         out: list[Message] = []
         for e in sorted(self._suspected - self._checked):
-            if e in self.live and self.detector.phi(e, now) > self.detector.threshold / 2:
+            if e in self.live and self.detector.phi(e, now) > self.detector.threshold * self._scale(e) / 2:
                 self._checked.add(e)
                 out.append((e, PING, [0, *self._hello()]))
                 out.append((e, RUMOR, [self._record(e, now)]))
@@ -244,7 +264,7 @@ class Gossiper:
         return endpoint in self.endpoints and not self._gone(endpoint)
 
     def _pick_helpers(self, k: int, target: str) -> list[str]:
-        return self._live.sample(self.rng, k, (target,))
+        return self.live.sample(self.rng, k, (target,))
 
     # -- messages ----------------------------------------------------------------------------------------------------
 
@@ -283,10 +303,12 @@ class Gossiper:
             return self._apply(body[0], sender, now)
         if verb == RUMOR:
             changed = []
-            for endpoint, generation, heartbeat, suspect, age, alive in body:
+            for record in body:
+                endpoint, generation, heartbeat, suspect, age, alive = record[:6]
                 mine = self.endpoints.get(endpoint)
                 if mine is not None and mine.generation == generation and not self._quarantined(endpoint, generation):
-                    if self._merge_liveness(endpoint, mine, heartbeat, suspect, age, alive, now):
+                    new = self._merge_liveness(endpoint, mine, heartbeat, suspect, age, alive, now)
+                    if self._confirm(endpoint, suspect, record[6] if len(record) > 6 else ()) or new:
                         changed.append(endpoint)
             return self._flood(changed, sender, now)
         if verb == PING:
@@ -361,7 +383,8 @@ class Gossiper:
             if out and used + cost > budget:
                 break
             used += cost
-            out[endpoint] = [s.generation, s.version, newer, s.suspect, self._age(endpoint, now), s.alive]
+            out[endpoint] = [s.generation, s.version, newer, s.suspect, self._age(endpoint, now), s.alive,
+                             *self._confirmers(endpoint)]
         return out
 
     def _age(self, endpoint: str, now: float) -> float:
@@ -370,7 +393,8 @@ class Gossiper:
 
     def _apply(self, deltas: dict, sender: str, now: float) -> list[Message]:
         changed = []
-        for endpoint, (generation, heartbeat, states, suspect, age, alive) in deltas.items():
+        for endpoint, delta in deltas.items():
+            generation, heartbeat, states, suspect, age, alive = delta[:6]
             if endpoint == self.endpoint:
                 if generation == self.local.generation and self._merge_liveness(
                         endpoint, self.local, heartbeat, suspect, age, alive, now):
@@ -382,13 +406,15 @@ class Gossiper:
             if mine is None or generation > mine.generation:
                 if mine is not None:
                     self._forget(endpoint)
-                mine = EndpointState(generation, -1)
-                new = endpoint not in self.endpoints
-                self.endpoints[endpoint] = mine
-                if new:
+                else:
+                    self._summary.add(endpoint)
                     self._events.append(Event("joined", endpoint))
+                folded = mine.hashed if mine is not None else 0
+                mine = self.endpoints[endpoint] = EndpointState(generation, -1, owner=self._token, hashed=folded)
             elif generation < mine.generation:
                 continue
+            else:
+                mine = self._own(endpoint)
             if heartbeat > mine.version:
                 mine.version = heartbeat
                 self.detector.report(endpoint, now)
@@ -400,9 +426,10 @@ class Gossiper:
                         self._events.append(Event("changed", endpoint, key, value))
                     if key == STATUS and value in GONE:
                         self._leave(endpoint, generation, now)
-            if self._merge_liveness(endpoint, mine, heartbeat, suspect, age, alive, now):
+            new = self._merge_liveness(endpoint, mine, heartbeat, suspect, age, alive, now)
+            if self._confirm(endpoint, suspect, delta[6] if len(delta) > 6 else ()) or new:
                 changed.append(endpoint)
-            else:
+            if not new:
                 self._rehash(endpoint)
                 self._reconsider(endpoint, now)
         return self._flood(changed, sender, now)
@@ -413,6 +440,8 @@ class Gossiper:
                         alive: int, now: float) -> bool:
         """Merge a peer's suspicion and refutation fields; True if we learned something to pass on."""
         changed = False
+        if alive > mine.alive or suspect > mine.suspect:
+            mine = self._own(endpoint)
         if alive > mine.alive:
             mine.alive = alive
             changed = True
@@ -441,8 +470,11 @@ class Gossiper:
         if mine is None or endpoint == self.endpoint or generation != mine.generation:
             return []
         self.detector.report(endpoint, now)
-        mine.version = max(mine.version, heartbeat)
+        if heartbeat > mine.version:
+            mine = self._own(endpoint)
+            mine.version = heartbeat
         if mine.suspected() and heartbeat > mine.suspect:
+            mine = self._own(endpoint)
             mine.alive = heartbeat  # refute on its behalf
             self._rehash(endpoint)
             self._reconsider(endpoint, now)
@@ -452,11 +484,15 @@ class Gossiper:
     def _suspect(self, target: str, now: float) -> list[Message]:
         """Our probe of `target` failed: open a suspicion and flood it (to the suspect too, so it can refute)."""
         mine = self.endpoints.get(target)
-        if mine is None or target == self.endpoint or self._gone(target) or mine.suspected():
+        if mine is None or target == self.endpoint or self._gone(target):
             return []
+        if mine.suspected():  # someone else suspected it first: confirm
+            return self._flood([target], None, now) if self._confirm(target, mine.suspect, [self.endpoint]) else []
+        mine = self._own(target)
         mine.suspect = max(mine.version, mine.alive, mine.suspect)
         self.suspicions += 1
         self.detector.suspect(target, now)
+        self.detector.confirm(target, [self.endpoint])
         self._rehash(target)
         self._reconsider(target, now)
         out = self._flood([target], None, now)
@@ -478,7 +514,7 @@ class Gossiper:
                 self.detector.suspect(endpoint, now)
             self._suspected.add(endpoint)
             if endpoint not in self.live and endpoint not in self._down:
-                if self.detector.is_alive(endpoint, now):
+                if self.detector.is_alive(endpoint, now, self._scale(endpoint)):
                     self._mark_up(endpoint)
                 else:  # we first hear of it already convicted elsewhere: down, never up
                     self._down.add(endpoint)
@@ -495,9 +531,8 @@ class Gossiper:
         if now < self._grace_until:
             return
         for endpoint in sorted(self._suspected):
-            if endpoint in self.live and not self.detector.is_alive(endpoint, now):
+            if endpoint in self.live and not self.detector.is_alive(endpoint, now, self._scale(endpoint)):
                 self.live.discard(endpoint)
-                self._live.discard(endpoint)
                 self._down.add(endpoint)
                 self.convictions += 1
                 self._events.append(Event("down", endpoint))
@@ -505,7 +540,6 @@ class Gossiper:
     def _mark_up(self, endpoint: str) -> None:
         self._down.discard(endpoint)
         self.live.add(endpoint)
-        self._live.add(endpoint)
         self._events.append(Event("up", endpoint))
 
     def _forget(self, endpoint: str) -> None:
@@ -515,11 +549,40 @@ class Gossiper:
         self._checked.discard(endpoint)
         self._down.discard(endpoint)
         self.live.discard(endpoint)
-        self._live.discard(endpoint)
+
+    def _own(self, endpoint: str) -> EndpointState:
+        """`endpoint`'s state, made ours to modify (copied first if it is shared)."""
+        s = self.endpoints[endpoint]
+        if s.owner is not self._token:
+            s = self.endpoints[endpoint] = s.copy(self._token)
+        return s
 
     def _record(self, endpoint: str, now: float) -> list:
         s = self.endpoints[endpoint]
-        return [endpoint, s.generation, s.version, s.suspect, self._age(endpoint, now), s.alive]
+        return [endpoint, s.generation, s.version, s.suspect, self._age(endpoint, now), s.alive,
+                *self._confirmers(endpoint)]
+
+    def _confirmers(self, endpoint: str) -> list[list[str]]:
+        """The optional last field of a delta or RUMOR record: [[who confirmed the open suspicion of `endpoint`,
+        at most `confirmations` + 1 names]], or nothing (the 6-field form older nodes read) when nobody did."""
+        confirmed = self.detector.confirmers(endpoint)
+        return [sorted(confirmed)[:self.confirmations + 1]] if confirmed else []
+
+    def _confirm(self, endpoint: str, suspect: int, by: Iterable[str]) -> bool:
+        """Add `by` to the confirmers of the open suspicion of `endpoint` if `suspect` is that suspicion (not
+        one already refuted); True if that told us something worth passing on (we had fewer than needed)."""
+        mine = self.endpoints[endpoint]
+        if not by or endpoint == self.endpoint or not mine.suspected() or suspect < mine.alive:
+            return False
+        if len(self.detector.confirmers(endpoint)) > self.confirmations:
+            return False
+        return self.detector.confirm(endpoint, by)
+
+    def _scale(self, endpoint: str) -> float:
+        """How much of the threshold convicts `endpoint` now, given its confirmations (failure_detector.py)."""
+        confirmed = len(self.detector.confirmers(endpoint)) - 1
+        possible = min(self.confirmations, len(self.live) - (endpoint in self.live))
+        return self.detector.scale(confirmed, possible)
 
     def _flood(self, endpoints: list[str], sender: str | None, now: float) -> list[Message]:
         """Pass newly learned suspicions and refutations to `fanout` random live peers, at once."""
@@ -527,11 +590,15 @@ class Gossiper:
             return []
         records = [self._record(e, now) for e in endpoints]
         exclude = {self.endpoint, *([sender] if sender else [])}
-        return [(peer, RUMOR, records) for peer in self._live.sample(self.rng, self.fanout, exclude)]
+        return [(peer, RUMOR, records) for peer in self.live.sample(self.rng, self.fanout, exclude)]
 
     def _rehash(self, endpoint: str) -> None:
+        """Fold `endpoint`'s changed digest into our summary (its state records what is folded now)."""
         s = self.endpoints[endpoint]
-        self._summary.update(endpoint, s.generation, s.app_version, s.suspect, s.alive)
+        new = digest_hash(endpoint, s.generation, s.app_version, s.suspect, s.alive)
+        if new != s.hashed:  # only a state we own can have changed
+            self._summary.change(endpoint, s.hashed, new)
+            s.hashed = new
 
     def _quarantined(self, endpoint: str, generation: int) -> bool:
         q = self._quarantine.get(endpoint)

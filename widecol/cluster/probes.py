@@ -5,7 +5,8 @@ candidates (so every endpoint is probed by every node once per pass, as in SWIM)
 PONG has come back `direct_timeout` intervals later, it asks `helpers` other live nodes to ping the target for it
 (PING_REQ) and pings it once more itself; a helper relays the target's PONG back. If nothing has come back by
 `fail_timeout` intervals after the probe started (or, when the driver only calls tick once per interval, by the
-round after the escalation), the target has failed this probe and the gossiper opens a suspicion of it.
+round after the escalation), the target has failed this probe and the gossiper opens a suspicion of it. When the
+transport reports a target unreachable, `probe_now` starts the direct and indirect stages together.
 
 Timers are plain deadlines: `deadline()` says when `expire(now)` next has work; nothing here reads a clock.
 Message bodies: PING [seq, generation, heartbeat] -> PONG [seq, endpoint, generation, heartbeat] (a helper relays
@@ -83,6 +84,25 @@ class Prober:
             self._probes[seq] = _Probe(target, now + self.direct_timeout, now + self.fail_timeout)
             out.append((target, PING, [seq, *hello]))
         return out
+
+    def probe_now(self, now: float, target: str, hello: list,
+                  pick_helpers: Callable[[int, str], list[str]]) -> list[Message]:
+        """The transport says `target` is unreachable: probe it at once, directly and through helpers together
+        (escalating a direct probe already under way); it fails `fail_timeout - direct_timeout` from now unless
+        a PONG comes back. Nothing is sent if an indirect probe of `target` is already under way."""
+        fail_at = now + self.fail_timeout - self.direct_timeout
+        seq = next((s for s, p in self._probes.items() if p.target == target), None)
+        if seq is None:
+            seq = self._next_seq()
+            self._probes[seq] = _Probe(target, now, fail_at, indirect=True)
+        elif self._probes[seq].indirect:
+            return []
+        else:
+            probe = self._probes[seq]
+            probe.indirect = True
+            probe.fail_at = max(probe.fail_at, fail_at)
+        return [(target, PING, [seq, *hello])] + [
+            (helper, PING_REQ, [seq, target]) for helper in pick_helpers(self.helpers, target)]
 
     def expire(self, now: float, hello: list,
                pick_helpers: Callable[[int, str], list[str]]) -> tuple[list[Message], list[str]]:

@@ -6,7 +6,9 @@ and after each event schedules the node's next timer (Gossiper.deadline()) if it
 All randomness comes from one seeded random.Random, so a seed replays exactly. Controls: message loss
 (probability), delay (seconds, jittered), partitions (groups that cannot reach each other), single cut links
 (block), crashes and restarts (a restart is a new Gossiper with a higher generation), and pauses (a stalled node
-neither ticks nor reads; its messages and timers wait). Bodies are handed over as objects, not bytes; each
+neither ticks nor reads; its messages and timers wait). With `refusals`, a message to a crashed node comes back to
+its sender as a refused connection (Gossiper.unreachable) after one delay, as TCP does on a live host whose
+process died; a paused node's messages just wait, as a stopped process's would. Bodies are handed over as objects, not bytes; each
 Gossiper counts msgpack sizes. `warm=True` starts the cluster converged (everyone preloaded with everyone).
 
 Cost: a quiet round is O(N) events (one SYN answered by a summary comparison, two probes with their answers), so
@@ -37,6 +39,7 @@ class Simulator:
         threshold: float = 8.0,
         timers: bool = True,
         warm: bool = False,
+        refusals: bool = False,
         **gossiper_options: Any,
     ) -> None:
         self.rng = random.Random(seed)
@@ -45,6 +48,7 @@ class Simulator:
         self.delay = delay
         self.threshold = threshold
         self.timers = timers
+        self.refusals = refusals
         self.gossiper_options = gossiper_options
         self.now = 0.0
         self._heap: list[tuple[float, int, str, tuple]] = []
@@ -65,9 +69,10 @@ class Simulator:
         for name in self.names:
             self.start(name)
         if warm:  # start as a converged cluster: everyone knows everyone (O(N^2) once, no messages)
+            shared = [(name, node.local.copy()) for name, node in self.nodes.items()]  # one read-only copy each
             for node in self.nodes.values():
-                for name, other in self.nodes.items():
-                    node.preload(name, other.local, 0.0)
+                for name, state in shared:
+                    node.preload(name, state)
 
     # -- controls ----------------------------------------------------------------------------------------------------
 
@@ -98,6 +103,11 @@ class Simulator:
 
     def heal(self) -> None:
         self.groups = None
+
+    def refuse(self, sender: str, peer: str) -> None:
+        """Tell SENDER now that PEER refused a connection, whether or not PEER is really down (a false alarm
+        when it is alive, like a restarting listener or a transient network error)."""
+        self._schedule(self.now, sender, ("refused", self.nodes[sender].local.generation, peer))
 
     def block(self, a: str, b: str) -> None:
         """Cut the link between A and B only (both ways); everyone else still reaches both."""
@@ -139,6 +149,8 @@ class Simulator:
                 out = node.handle(sender, verb, body, at)
             elif event[1] != node.local.generation:
                 continue  # a round or timer of a previous incarnation
+            elif kind == "refused":
+                out = node.unreachable(event[2], at)
             elif kind == "tick":
                 out = node.tick(at)
                 self._schedule(at + self.interval, name, event)
@@ -165,6 +177,10 @@ class Simulator:
         self.messages += 1
         self.verbs[verb] += 1
         if peer not in self.nodes:
+            return
+        if self.refusals and peer in self.crashed and self._reachable(sender, peer):
+            gen = self.nodes[sender].local.generation
+            self._schedule(self.now + self.delay * (0.5 + self.rng.random()), sender, ("refused", gen, peer))
             return
         if not self._reachable(sender, peer):
             self.cut += 1

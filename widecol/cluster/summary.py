@@ -3,7 +3,8 @@
 How this works. Each endpoint has a 32-bit hash of its digest (endpoint, generation, application-state version,
 suspicion, refutation; heartbeats are left out, they change every round). An endpoint falls in one of FINE = 1024
 fine buckets by a hash of its name, and each fine bucket holds the XOR of its endpoints' hashes, updated in O(1)
-whenever a digest changes. A summary for B buckets (B a power of two up to FINE) folds the fine buckets by
+whenever a digest changes. The caller keeps each endpoint's current hash (gossip keeps it on the endpoint's state,
+which many simulated nodes may share), so a Summary costs only its bucket lists per endpoint. A summary for B buckets (B a power of two up to FINE) folds the fine buckets by
 index modulo B, so two nodes that disagree on the cluster size still compare the same B. Folds are cached until
 the next change, so in a quiet cluster a summary costs nothing to produce and a byte comparison to check.
 """
@@ -64,23 +65,21 @@ class Summary:
     def __init__(self) -> None:
         self._fine = [0] * FINE
         self._members: list[list[str]] = [[] for _ in range(FINE)]
-        self._hash: dict[str, int] = {}
-        self._bucket: dict[str, int] = {}
         self._folds: dict[int, bytes] = {}
 
-    def update(self, endpoint: str, generation: int, version: int, suspect: int, alive: int) -> None:
-        """Set `endpoint`'s digest. O(1)."""
-        new = digest_hash(endpoint, generation, version, suspect, alive)
-        old = self._hash.get(endpoint, 0)
-        if old == new:
-            return
-        bucket = self._bucket.get(endpoint)
-        if bucket is None:
-            bucket = self._bucket[endpoint] = fine_bucket(endpoint)
-            self._members[bucket].append(endpoint)
-        self._hash[endpoint] = new
-        self._fine[bucket] ^= old ^ new
-        self._folds.clear()
+    def add(self, endpoint: str, digest: int = 0) -> None:
+        """Count `endpoint` in (once: the caller knows it is new) with hash `digest`. O(1)."""
+        bucket = fine_bucket(endpoint)
+        self._members[bucket].append(endpoint)
+        if digest:
+            self._fine[bucket] ^= digest
+            self._folds.clear()
+
+    def change(self, endpoint: str, old: int, new: int) -> None:
+        """`endpoint`'s hash was `old` and is now `new` (digest_hash values). O(1)."""
+        if old != new:
+            self._fine[fine_bucket(endpoint)] ^= old ^ new
+            self._folds.clear()
 
     def fold(self, buckets: int) -> bytes:
         """The summary for `buckets` buckets (a power of two <= FINE): 4 little-endian bytes per bucket."""

@@ -5,7 +5,9 @@ its timers (probe escalations, convictions) when `deadline()` comes due. Whateve
 `tick` and `handle` return is sent as one-way, droppable messages (gossip tolerates loss; a full queue to a dead
 peer must not hold anything up). After each tick or message the Gossiper's events are drained and handed to the
 node's `on_events` callback, in order, from one task, so listeners see joins, ups and downs in the order gossip
-produced them. Endpoints are "host:port" strings of internode addresses.
+produced them. Endpoints are "host:port" strings of internode addresses. When messaging loses its connection to a
+peer or is refused one, it tells us (`on_unreachable`) and we have the Gossiper probe that peer at once rather
+than at its next turn in the probe rotation (on loopback a SIGKILLed node's connections drop at once).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class GossipService:
         self.on_events = on_events
         self._events_send, self._events_receive = trio.open_memory_channel[list[Event]](1024)
         self.lock = trio.Lock()  # the Gossiper is touched by the ticker and by handlers
+        self._unreachable_send, self._unreachable_receive = trio.open_memory_channel[str](64)
 
     def now(self) -> float:
         """Gossip's clock: monotonic seconds, readable from any thread (the virtual tables read it from
@@ -53,10 +56,12 @@ class GossipService:
         return time.monotonic()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        for verb in getattr(gossip, "VERBS", (gossip.SYN, gossip.ACK, gossip.ACK2)):
+        for verb in gossip.VERBS:
             self.messaging.on(verb, self._handle)
+        self.messaging.on_unreachable(self._on_unreachable)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._deliver_events)
+            nursery.start_soon(self._probe_unreachable)
             task_status.started()
             next_round = self.now()
             while True:
@@ -87,6 +92,21 @@ class GossipService:
             events = self.gossiper.take_events()
         await self._send(out)
         await self._publish(events)
+
+    def _on_unreachable(self, peer: Address) -> None:
+        try:
+            self._unreachable_send.send_nowait(endpoint_of(peer))
+        except trio.WouldBlock:  # a burst of failures: the probes already started cover it
+            pass
+
+    async def _probe_unreachable(self) -> None:
+        """Have the Gossiper probe, at once, each peer messaging could not reach."""
+        async for endpoint in self._unreachable_receive:
+            async with self.lock:
+                out = self.gossiper.unreachable(endpoint, self.now())
+                events = self.gossiper.take_events()
+            await self._send(out)
+            await self._publish(events)
 
     async def _handle(self, message: Message) -> None:
         async with self.lock:

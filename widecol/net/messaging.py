@@ -11,7 +11,9 @@ peer, and replies travel over the replier's outbound connection to the requester
 frame). Each peer has one outbound connection, opened lazily by a writer task that drains the peer's bounded queue,
 binds its source address to this node's host (so the peer sees who connects) and reconnects with exponential
 backoff (capped at `backoff_max`) after a failure. A second task per connection waits for EOF so that a peer
-that restarted is noticed before the next write.
+that restarted is noticed before the next write. Listeners registered with `on_unreachable` hear at once when a
+connection to a peer drops or a connect to it fails (gossip probes that peer straight away). Conversely, a message
+from a peer whose writer is backing off cuts the wait short: it is listening again (a restarted node).
 
 Backpressure: each peer's queue is bounded in messages and bytes. Droppable messages (gossip, replies) are refused
 and counted when it is full; others (mutations, requests) wait for room. Every queued message has a deadline (the
@@ -48,6 +50,8 @@ _BATCH_BYTES = 64 * 1024  # a writer joins queued frames up to this size into on
 
 Handler = Callable[[Message], Awaitable[Any]]
 """A verb's handler: receives the message, returns the reply body (ignored for one-way messages)."""
+UnreachableListener = Callable[[Address], None]
+"""Told the peer's address when a connection to it drops or a connect fails. Runs inline: must not block."""
 
 
 class RequestTimeout(WidecolError):
@@ -192,6 +196,8 @@ class _Service:
         self._backoff_max = backoff_max
         self._handler_slots = trio.Semaphore(max_concurrent_handlers)
         self._handlers: dict[str, Handler] = {}
+        self._unreachable: list[UnreachableListener] = []
+        self._backing_off: dict[Address, trio.Event] = {}  # peer -> set to end its writer's backoff early
         self._pending: dict[int, _Pending] = {}
         self._next_request_id = 1
         self._queues: dict[Address, _SendQueue] = {}
@@ -211,6 +217,16 @@ class _Service:
     def on(self, verb: str, handler: Handler) -> None:
         """Register `handler` for `verb`, replacing any earlier one. Applies to messages dispatched from now on."""
         self._handlers[verb] = handler
+
+    def on_unreachable(self, listener: UnreachableListener) -> None:
+        """Call `listener(peer)` whenever the connection to `peer` is lost (EOF, reset, failed write) or a
+        connect to it fails (refused, timed out). A hint, not a verdict: a restarting peer refuses for a moment.
+        Not called when this service stops."""
+        self._unreachable.append(listener)
+
+    def _peer_unreachable(self, peer: Address) -> None:
+        for listener in self._unreachable:
+            listener(peer)
 
     async def send(self, peer: Address, verb: str, body: Any = None, droppable: bool = False) -> bool:
         """Queue a one-way message to `peer`. Returns True once queued, False if it was droppable and the
@@ -324,6 +340,10 @@ class _Service:
     async def _dispatch(self, message: Message, size: int) -> None:
         """Act on one decoded inbound message. May wait for a handler slot (backpressure on the sender)."""
         key = f"{message.verb}.reply" if message.reply else message.verb
+        if self._backing_off:
+            waiting = self._backing_off.pop(message.sender, None)
+            if waiting is not None:  # it talks to us, so it listens again: reconnect now
+                waiting.set()
         counts = self._received.setdefault(key, [0, 0])
         counts[0] += 1
         counts[1] += size
@@ -463,8 +483,12 @@ class Messaging(_Service):
                         stream = await self._connect(peer)
                         if stream is None:
                             self._counters["connect_failures"] += 1
+                            self._peer_unreachable(peer)
                             backoff = self._backoff(backoff)
-                            await trio.sleep(backoff)
+                            retry = self._backing_off[peer] = trio.Event()
+                            with trio.move_on_after(backoff):
+                                await retry.wait()
+                            self._backing_off.pop(peer, None)
                             batch = [item for item in batch if not self._expired(item)]
                             if not batch:
                                 break
@@ -474,11 +498,13 @@ class Messaging(_Service):
                         ever_connected = True
                         backoff = 0.0
                         closed = trio.Event()
-                        nursery.start_soon(_watch_eof, stream, closed)
+                        lost = functools.partial(self._peer_unreachable, peer)
+                        nursery.start_soon(_watch_eof, stream, closed, lost)
                     try:
                         await stream.send_all(b"".join(item.frame for item in batch))
                     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                         log.debug("%s: connection to %s:%s lost: %s", self._name(), peer[0], peer[1], exc)
+                        self._peer_unreachable(peer)
                         await stream.aclose()
                         stream = None
                         continue
@@ -487,13 +513,17 @@ class Messaging(_Service):
                     break
 
 
-async def _watch_eof(stream: trio.SocketStream, closed: trio.Event) -> None:
-    """Outbound connections carry no inbound data: EOF or an error means the peer went away; close it."""
+async def _watch_eof(stream: trio.SocketStream, closed: trio.Event, lost: Callable[[], None]) -> None:
+    """Outbound connections carry no inbound data: EOF or an error means the peer went away; close it and say
+    so (`lost`). A connection we closed ourselves is not reported."""
     try:
         while await stream.receive_some(4096):
             pass
-    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        lost()
+    except trio.ClosedResourceError:
         pass
+    except (trio.BrokenResourceError, OSError):
+        lost()
     finally:
         closed.set()
         await stream.aclose()
