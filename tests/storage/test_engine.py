@@ -374,3 +374,66 @@ def test_cleanup_drops_exactly_the_partitions_outside_the_owned_ranges(open_engi
     assert {k for k in keys if value(engine, k) is not None} == kept
     engine.close()
     assert {k for k in keys if value(open_engine(), k) is not None} == kept
+
+
+def test_compaction_purges_a_tombstone_of_an_input_that_is_not_the_last(open_engine, clock):
+    """Each partition is judged by the SSTable it comes from: a purgeable tombstone in the first input is purged
+    even when the last input is clean (a closure once made every partition look as if it came from the last)."""
+    engine = open_engine()
+    engine.create_table(T, gc_grace_seconds=100)
+    engine.apply(Mutation(T, b"gone").delete_cell(b"", b"v", 5, engine.now()))
+    engine.flush()  # first input: one tombstone
+    for i in range(20):
+        put(engine, b"k%d" % i, b"v")
+    engine.flush()  # second input: clean
+    clock.advance(101)
+    engine.compact(T)
+    (sstable,) = engine.table(T).sstables.values()
+    assert sstable.stats["partitions"] == 20 and sstable.stats["tombstones"] == 0
+
+
+def test_block_cache_never_serves_stale_blocks(open_engine):
+    """Point reads go through the block cache; after a flush, a compaction, a truncate, or a drop and re-creation
+    of a table under the same name (whose generations restart at 1), every read still sees the current data."""
+    engine = open_engine()
+    engine.create_table(T)
+    for i in range(300):
+        put(engine, b"k%d" % i, b"one", ts=1)
+    engine.flush()
+    assert value(engine, b"k7") == b"one"
+    cache = engine.block_cache
+    assert len(cache) > 0
+    hits = cache.hits
+    assert value(engine, b"k7") == b"one"
+    assert cache.hits > hits  # the second read came from the cache
+    for i in range(300):
+        put(engine, b"k%d" % i, b"two", ts=2)
+    engine.flush()  # a newer SSTable beside the cached one
+    assert [value(engine, b"k%d" % i) for i in range(0, 300, 7)] == [b"two"] * 43
+    engine.compact(T)  # the cached SSTables go, their blocks are forgotten
+    assert len(cache) <= len(engine.table(T).sstables[max(engine.table(T).sstables)])
+    assert value(engine, b"k7") == b"two"
+    engine.truncate(T)
+    assert len(cache) == 0
+    assert value(engine, b"k7") is None
+    put(engine, b"k7", b"three", ts=3)
+    engine.flush()
+    assert value(engine, b"k7") == b"three"
+    engine.drop_table(T)
+    engine.create_table(T)  # the same folder name, generations from 1 again
+    put(engine, b"k7", b"four", ts=1)
+    engine.flush()
+    assert value(engine, b"k7") == b"four"
+    assert value(engine, b"k8") is None
+
+
+def test_block_cache_stays_within_its_capacity(open_engine):
+    engine = open_engine(block_cache_bytes=60_000)
+    engine.create_table(T)
+    for i in range(3000):
+        put(engine, b"k%d" % i, b"x" * 100)
+    engine.flush()
+    for i in range(0, 3000, 3):
+        assert value(engine, b"k%d" % i) == b"x" * 100
+    assert 0 < engine.block_cache.size <= 60_000
+    assert len(engine.block_cache) < len(next(iter(engine.table(T).sstables.values())))

@@ -33,3 +33,16 @@ def test_sort_keys_order_by_token_then_key(a, b):
     ka, kb = partition_sort_key(a), partition_sort_key(b)
     assert (ka < kb) == ((token(a), a) < (token(b), b))
     assert token_of_sort_key(ka) == token(a)
+
+
+def test_sort_key_and_hashes_match_their_separate_computations():
+    import random
+
+    from widecol.storage.sstable.bloom import hashes
+    from widecol.storage.token import partition_sort_key, sort_key_and_hashes
+
+    rng = random.Random(7)
+    keys = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40))) for _ in range(2000)]
+    keys += [b"\x80" * n for n in range(1, 20)]  # Cassandra's sign-extended tails
+    for key in keys:
+        assert sort_key_and_hashes(key) == (partition_sort_key(key), hashes(key))

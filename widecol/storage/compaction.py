@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from widecol.storage.merge import merge_versions, purge
@@ -112,6 +112,12 @@ def compact(table: Table, inputs: Sequence[SSTableReader], keep: Callable[[bytes
             table.compacting -= input_gens
 
 
+def _tagged(source: SSTableReader) -> Iterator[tuple]:
+    """SOURCE's fragments as (sort key, key, blob, block number, block, SOURCE)."""
+    for sk, key, b, blob, block in source.fragments():
+        yield sk, key, blob, b, block, source
+
+
 def _merge_into(
     writer: SSTableWriter,
     table: Table,
@@ -126,7 +132,7 @@ def _merge_into(
     A partition found in a single fragment of a single clean input (no tombstone, no TTL in that SSTable) needs no
     merging, so its packed bytes are copied as they are; every other partition is decoded, reconciled and purged.
     """
-    streams = [((sk, key, blob, b, block, s) for sk, key, b, blob, block in s.fragments()) for s in inputs]
+    streams = [_tagged(s) for s in inputs]
     written = 0
     engine = table.engine
     group: list[tuple] = []
@@ -137,7 +143,7 @@ def _merge_into(
         if keep is not None and not keep(sk):
             return
         if len(group) == 1 and source.clean:
-            writer.add_packed(sk, key, blob)
+            writer.add_packed(sk, key, blob, source.stats)
             written += 1
             return
         raw = merge_versions(g[5].decode_fragment(g[2], g[4]) for g in group)

@@ -9,7 +9,7 @@ How this works.
   waits for the fsync covering the record (group commit with every concurrent writer).
 - When the memtables together pass `memtable_bytes`, the largest is frozen and queued for the flush thread;
   writers wait while frozen memtables already hold that much again, which bounds memory to about twice the limit.
-- After each flush the compaction thread looks for size-tiered candidates.
+- After each flush, and once at open, the compaction thread looks for size-tiered candidates.
 
 Thread-safety: every public method may be called from any thread. Blocking calls: apply in batch mode (fsync),
 flush, compact, truncate, drop_table, close. Time is an input: `clock` gives local seconds, for TTLs and gc_grace.
@@ -37,8 +37,9 @@ from widecol.storage.commitlog import CommitLog, Position
 from widecol.storage.compaction import compact, size_tiered_candidates
 from widecol.storage.manifest import NAME as MANIFEST_NAME
 from widecol.storage.manifest import Manifest
-from widecol.storage.memtable import Memtable
+from widecol.storage.memtable import CELL_OVERHEAD, PARTITION_OVERHEAD, ROW_OVERHEAD, Memtable
 from widecol.storage.mutation import Mutation
+from widecol.storage.sstable.cache import BlockCache
 from widecol.storage.sstable.reader import SSTableReader
 from widecol.storage.sstable.writer import SSTableWriter
 from widecol.storage.table import DEFAULT_OPTIONS, Table
@@ -56,6 +57,7 @@ class EngineOptions:
     memtable_bytes: int = 64 * 1024 * 1024
     compaction_min_threshold: int = 4
     background_compaction: bool = True
+    block_cache_bytes: int = 16 * 1024 * 1024
 
     @classmethod
     def from_config(cls, storage: Any) -> EngineOptions:
@@ -103,6 +105,47 @@ def validate(m: Mutation) -> None:
         raise InvalidRequest(f"malformed mutation for table {m.table_id}")
 
 
+def prepare(m: Mutation) -> int:
+    """validate(M), and M's memtable.wire_size when it can be held in wire form (else -1), in one pass."""
+    key = m.key
+    if m.deletion is not None or m.ranges or type(key) is not bytes or not key or len(key) > 0xFFFF:
+        validate(m)
+        return -1
+    size = PARTITION_OVERHEAD + len(key)
+    prev_ck = None
+    ok = True
+    try:
+        for ck, rowdel, cells in m.rows:
+            if type(ck) is not bytes or (rowdel is not None and not _is_deletion(rowdel)):
+                ok = False
+                break
+            if size >= 0:
+                if prev_ck is not None and ck <= prev_ck:
+                    size = -1
+                else:
+                    size += ROW_OVERHEAD + len(ck)
+            prev_ck = ck
+            prev = None
+            for colkey, ts, value, ldt, ttl in cells:
+                if not (
+                    type(colkey) is bytes and type(ts) is int and type(ldt) is int and type(ttl) is int
+                    and (value is None or type(value) is bytes) and ttl >= 0
+                ):
+                    ok = False
+                    break
+                if size >= 0:
+                    if prev is not None and colkey <= prev:
+                        size = -1
+                    else:
+                        size += CELL_OVERHEAD + len(colkey) + (len(value) if value is not None else 0)
+                prev = colkey
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InvalidRequest(f"malformed mutation for table {m.table_id}")
+    return size
+
+
 def _range_order(r: tuple) -> tuple:
     return (r[0] is not None, r[0] or b"")
 
@@ -123,6 +166,7 @@ class Engine:
             directory / "commitlog", options.commitlog_sync, options.commitlog_sync_period_ms,
             options.commitlog_segment_bytes,
         )
+        self.block_cache = BlockCache(options.block_cache_bytes)
         self._frozen_bytes = 0
         self._flush_queue: queue.Queue = queue.Queue()
         self._compaction_wanted = threading.Event()
@@ -152,6 +196,7 @@ class Engine:
         highest = max([p.manifest.replay_position[0] for p in engine.tables.values()] + engine.commitlog.segment_ids() + [0])
         engine.commitlog.start(highest + 1)
         engine._start_threads()
+        engine._compaction_wanted.set()  # catch up with what an earlier run left uncompacted
         return engine
 
     def _replay(self) -> None:
@@ -268,6 +313,8 @@ class Engine:
             table.manifest.generations = []
             table.manifest.replay_position = position
             table.manifest.save(table.directory)
+            for sstable in table.sstables.values():
+                sstable.retire()
             table.sstables.clear()
             table.refresh_view()
             self.flushed.notify_all()
@@ -293,19 +340,24 @@ class Engine:
         When this returns the mutations are readable and have reached the operating system; in batch mode (and
         WAIT true) they are also fsynced. With WAIT false, call wait_durable(position) for that.
         """
-        tables = [self.table(m.table_id) for m in mutations]
+        tables = self.tables
+        prepared = []
         for m in mutations:
-            validate(m)
+            table = tables.get(m.table_id)
+            if table is None:
+                raise InvalidRequest(f"unknown table {m.table_id}")
+            size = prepare(m)
+            prepared.append((table, partition_sort_key(m.key), m, size))
         payload = msgpack.packb([m.to_wire() for m in mutations])
         limit = self.options.memtable_bytes
         with self.lock:
             while self._frozen_bytes >= limit and not self.closing:
                 self.flushed.wait()
             self._check_background()
-            position = self.commitlog.append(payload, {t.table_id for t in tables})
+            position = self.commitlog.append(payload, {p[0].table_id for p in prepared})
             largest = None
-            for m, table in zip(mutations, tables, strict=True):
-                table.memtable.apply(partition_sort_key(m.key), m.key, m.deletion, m.ranges, m.rows)
+            for table, sk, m, size in prepared:
+                table.memtable.apply(sk, m.key, m.deletion, m.ranges, m.rows, size)
             total = 0
             for table in self.tables.values():
                 total += table.memtable.size
@@ -373,7 +425,7 @@ class Engine:
                 manifest.generations = sorted([*manifest.generations, generation])
                 manifest.replay_position = max(manifest.replay_position, tuple(position))  # type: ignore[assignment]
                 manifest.save(table.directory)
-                table.sstables[generation] = SSTableReader(table.directory, generation)
+                table.sstables[generation] = SSTableReader(table.directory, generation, self.block_cache)
             if current:
                 table.flushing = [(m, p) for m, p in table.flushing if m is not memtable]
                 self._frozen_bytes -= memtable.size
@@ -389,7 +441,10 @@ class Engine:
             table.manifest.next_generation += 1
         writer = SSTableWriter(table.directory, generation, len(memtable))
         try:
-            for sk, p in memtable.items():
+            for sk, p in memtable.entries():
+                if isinstance(p, tuple):
+                    writer.add_wire(sk, p[0], p[1])
+                    continue
                 rows = p.rows
                 if p.order is not None:
                     row_list = [(ck, rows[ck][0], rows[ck][1]) for ck in p.order]
@@ -424,7 +479,7 @@ class Engine:
                 manifest = table.manifest
                 manifest.generations = sorted([*manifest.generations, generation])
                 manifest.save(table.directory)
-                table.sstables[generation] = SSTableReader(table.directory, generation)
+                table.sstables[generation] = SSTableReader(table.directory, generation, self.block_cache)
                 table.refresh_view()
             self._compaction_wanted.set()
 

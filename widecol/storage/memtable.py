@@ -2,13 +2,23 @@
 
 How this works. Partitions live in a dict keyed by their sort key (token, then key: see token.py); a SortedList
 of the keys, brought up to date in one batch when an ordered walk needs it (a flush, a token-range scan), gives
-SSTable order. New keys wait in a list until then, which keeps a write to a new partition at one dict insert. Inside a partition, rows are a dict by clustering key with
-a SortedList of the keys, created when a second row arrives (most partitions of key-value tables have one row, and
-need no sorted structure). Every incoming cell is reconciled with the one present by cells.reconcile.
+SSTable order. New keys wait in a list until then, which keeps a write to a new partition at one dict insert.
 
-`size` estimates the Python memory the memtable holds (object overheads included, calibrated with tracemalloc; see
-docs/storage.md); the table flushes when it passes the limit. Not thread-safe: the table serialises writers, and
-readers of the active memtable copy what they need under the table's lock.
+A partition is held in one of two forms:
+- **wire form**, a tuple `(key, rows)`: the rows of the single mutation that created it, exactly as that mutation
+  carries them (mutation.py), when they are already canonical: no partition or range deletion, rows in strictly
+  increasing clustering order, each row's cells in strictly increasing column-key order. Most partitions of a
+  write-heavy table are written once, and this form costs one dict insert to apply and one msgpack call to flush
+  (the SSTable fragment format is the same wire form). The lists are the mutation's own: a mutation must not be
+  changed after it is applied.
+- **merged form**, a MemPartition: a dict of rows by clustering key (with a SortedList of the keys once a second
+  row arrives), each row a [deletion, {column key: cell}] merged by cells.reconcile. A wire-form partition is
+  turned into this form when a second mutation reaches it.
+
+`size` estimates the Python memory the memtable holds (object overheads included, calibrated with tracemalloc on
+the merged form, which is the larger of the two; see docs/storage.md); the table flushes when it passes the limit.
+Not thread-safe: the table serialises writers, and readers of the active memtable copy what they need under the
+table's lock.
 """
 
 from __future__ import annotations
@@ -24,6 +34,29 @@ PARTITION_OVERHEAD = 300
 ROW_OVERHEAD = 200
 CELL_OVERHEAD = 140
 RANGE_OVERHEAD = 160
+
+Version = tuple  # (deletion, ranges, rows): rows = [(ck, row deletion, cells dict), ...], as merge.py takes them
+
+
+def wire_size(key: bytes, rows: list) -> int:
+    """The estimated size of a partition holding exactly ROWS (wire form) if they are canonical (see above), else
+    -1. The estimate equals what the merged form would account for the same rows."""
+    size = PARTITION_OVERHEAD + len(key)
+    prev_ck = None
+    for ck, _rowdel, cells in rows:
+        if prev_ck is not None and ck <= prev_ck:
+            return -1
+        prev_ck = ck
+        size += ROW_OVERHEAD + len(ck)
+        prev = None
+        for cell in cells:
+            colkey = cell[0]
+            if prev is not None and colkey <= prev:
+                return -1
+            prev = colkey
+            value = cell[2]
+            size += CELL_OVERHEAD + len(colkey) + (len(value) if value is not None else 0)
+    return size
 
 
 class MemPartition:
@@ -49,53 +82,27 @@ class MemPartition:
             keys.reverse()
         return keys
 
-
-class Memtable:
-    def __init__(self) -> None:
-        self.partitions: dict[bytes, MemPartition] = {}
-        self._sorted = SortedList()
-        self._unsorted: list[bytes] = []
-        self.size = 0
-        self.cells = 0
-        self.min_timestamp: int | None = None
-
-    def __len__(self) -> int:
-        return len(self.partitions)
-
-    def apply(self, sk: bytes, key: bytes, deletion: list | None, ranges: list, rows: list) -> None:
-        """Merge one mutation (in wire form, see mutation.py) into partition SK."""
-        partition = self.partitions.get(sk)
-        size = 0
-        if partition is None:
-            partition = MemPartition(key)
-            self.partitions[sk] = partition
-            self._unsorted.append(sk)
-            size += PARTITION_OVERHEAD + len(key)
-        min_ts = self.min_timestamp
+    def merge(self, deletion: list | None, ranges: list, rows: list) -> tuple[int, int]:
+        """Merge one mutation's parts (wire form) by the one rule: (bytes of new data, new cells)."""
+        size = cells_added = 0
         if deletion is not None:
-            partition.deletion = newer_deletion(partition.deletion, (deletion[0], deletion[1]))
-            if min_ts is None or deletion[0] < min_ts:
-                min_ts = deletion[0]
+            self.deletion = newer_deletion(self.deletion, (deletion[0], deletion[1]))
         for start, end, ts, ldt in ranges:
-            partition.ranges.append((start, end, ts, ldt))
+            self.ranges.append((start, end, ts, ldt))
             size += RANGE_OVERHEAD + (len(start) if start else 0) + (len(end) if end else 0)
-            if min_ts is None or ts < min_ts:
-                min_ts = ts
-        prows = partition.rows
+        prows = self.rows
         for ck, rowdel, cells in rows:
             row = prows.get(ck)
             if row is None:
                 row = [None, {}]
                 prows[ck] = row
                 size += ROW_OVERHEAD + len(ck)
-                if partition.order is not None:
-                    partition.order.add(ck)
+                if self.order is not None:
+                    self.order.add(ck)
                 elif len(prows) > 1:
-                    partition.order = SortedList(prows)
+                    self.order = SortedList(prows)
             if rowdel is not None:
                 row[0] = newer_deletion(row[0], (rowdel[0], rowdel[1]))
-                if min_ts is None or rowdel[0] < min_ts:
-                    min_ts = rowdel[0]
             target = row[1]
             for colkey, ts, value, ldt, ttl in cells:
                 new = (ts, value, ldt, ttl)
@@ -103,16 +110,83 @@ class Memtable:
                 if old is None:
                     target[colkey] = new
                     size += CELL_OVERHEAD + len(colkey) + (len(value) if value is not None else 0)
-                    self.cells += 1
+                    cells_added += 1
                 else:
                     target[colkey] = reconcile(old, new)
-                if min_ts is None or ts < min_ts:
-                    min_ts = ts
-        self.min_timestamp = min_ts
-        self.size += size
+        return size, cells_added
+
+
+def _merged(key: bytes, rows: list) -> MemPartition:
+    """A wire-form partition in merged form (a copy: the wire lists are not changed)."""
+    p = MemPartition(key)
+    p.merge(None, [], rows)
+    return p
+
+
+class Memtable:
+    def __init__(self) -> None:
+        self.partitions: dict[bytes, MemPartition | tuple] = {}
+        self._sorted = SortedList()
+        self._unsorted: list[bytes] = []
+        self.size = 0
+        self.cells = 0
+
+    def __len__(self) -> int:
+        return len(self.partitions)
+
+    def apply(self, sk: bytes, key: bytes, deletion: list | None, ranges: list, rows: list, size: int = -2) -> None:
+        """Merge one mutation (in wire form, see mutation.py) into partition SK. SIZE, when the caller has it, is
+        wire_size(key, rows) (computed outside the engine lock)."""
+        partitions = self.partitions
+        partition = partitions.get(sk)
+        if partition is None:
+            if deletion is None and not ranges:
+                if size == -2:
+                    size = wire_size(key, rows)
+                if size >= 0:
+                    partitions[sk] = (key, rows)
+                    self._unsorted.append(sk)
+                    self.size += size
+                    self.cells += sum(len(r[2]) for r in rows)
+                    return
+            partition = MemPartition(key)
+            partitions[sk] = partition
+            self._unsorted.append(sk)
+            self.size += PARTITION_OVERHEAD + len(key)
+        elif isinstance(partition, tuple):
+            partition = _merged(*partition)  # already accounted for: the merged form's estimate is the same
+            partitions[sk] = partition
+        added, cells = partition.merge(deletion, ranges, rows)
+        self.size += added
+        self.cells += cells
 
     def get(self, sk: bytes) -> MemPartition | None:
-        return self.partitions.get(sk)
+        """Partition SK in merged form (a copy for a wire-form partition), or None."""
+        p = self.partitions.get(sk)
+        return _merged(*p) if isinstance(p, tuple) else p
+
+    def key_of(self, sk: bytes) -> bytes:
+        p = self.partitions[sk]
+        return p[0] if isinstance(p, tuple) else p.key
+
+    def version(
+        self, sk: bytes, start: bytes | None = None, end: bytes | None = None, reverse: bool = False,
+        limit: int | None = None,
+    ) -> Version | None:
+        """Partition SK's (deletion, ranges, rows in [START, END)), copied for the caller, or None."""
+        p = self.partitions.get(sk)
+        if p is None:
+            return None
+        if isinstance(p, tuple):
+            out = []
+            for ck, rowdel, cells in reversed(p[1]) if reverse else p[1]:
+                if (start is None or ck >= start) and (end is None or ck < end):
+                    out.append((ck, None if rowdel is None else (rowdel[0], rowdel[1]),
+                                {c[0]: (c[1], c[2], c[3], c[4]) for c in cells}))
+                    if limit is not None and len(out) >= limit:
+                        break
+            return None, [], out
+        return p.deletion, list(p.ranges), rows_of(p, start, end, reverse, limit)
 
     def may_contain(self, sk: bytes) -> bool:
         return sk in self.partitions
@@ -130,10 +204,15 @@ class Memtable:
         j = len(ordered) if hi is None else ordered.bisect_right(hi)
         return list(ordered.islice(i, j))
 
-    def items(self) -> Iterator[tuple[bytes, MemPartition]]:
-        """(sort key, partition) in order. The memtable must not change meanwhile (it is frozen when flushed)."""
+    def entries(self) -> Iterator[tuple[bytes, MemPartition | tuple]]:
+        """(sort key, partition in either form) in order. The memtable must not change meanwhile (it is frozen when
+        flushed)."""
         partitions = self.partitions
         return ((sk, partitions[sk]) for sk in sorted(partitions))
+
+    def items(self) -> Iterator[tuple[bytes, MemPartition]]:
+        """(sort key, partition in merged form) in order; see entries()."""
+        return ((sk, _merged(*p) if isinstance(p, tuple) else p) for sk, p in self.entries())
 
 
 def rows_of(

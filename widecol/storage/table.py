@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from widecol.storage.cells import shadow_row
 from widecol.storage.manifest import Manifest
-from widecol.storage.memtable import Memtable, rows_of
+from widecol.storage.memtable import Memtable
 from widecol.storage.merge import live_row, merge_versions
-from widecol.storage.sstable.bloom import hashes
 from widecol.storage.sstable.format import COMPONENTS, component_name
 from widecol.storage.sstable.reader import SSTableReader
-from widecol.storage.token import MAX_TOKEN, partition_sort_key, token_bound
+from widecol.storage.token import MAX_TOKEN, partition_sort_key, sort_key_and_hashes, token_bound
 
 if TYPE_CHECKING:
     from widecol.storage.engine import Engine
@@ -73,7 +73,7 @@ class Table:
             manifest.save(directory)
         table = cls(engine, table_id, directory, manifest)
         for generation in manifest.generations:
-            table.sstables[generation] = SSTableReader(directory, generation)
+            table.sstables[generation] = SSTableReader(directory, generation, engine.block_cache)
         table.refresh_view()
         return table
 
@@ -99,21 +99,20 @@ class Table:
         self, key: bytes, start: bytes | None, end: bytes | None, reverse: bool, limit: int | None
     ) -> list[tuple]:
         """Partition KEY's version in every source that has it: (deletion, ranges, rows in [START, END))."""
-        sk = partition_sort_key(key)
-        h = hashes(key)
+        sk, h = sort_key_and_hashes(key)
         versions = []
         # The active memtable first, the view second: a memtable switched in between is then read twice (harmless
         # under the merge rule), never missed.
         active = self.memtable
         if sk in active.partitions:
             with self.engine.lock:  # a writer thread may be changing the partition
-                p = active.partitions[sk]
-                versions.append((p.deletion, list(p.ranges), rows_of(p, start, end, reverse, limit)))
+                version = active.version(sk, start, end, reverse, limit)
+            if version is not None:
+                versions.append(version)
         frozen, sstables = self.view
         for memtable in frozen:
-            fp = memtable.partitions.get(sk)
-            if fp is not None:
-                versions.append((fp.deletion, list(fp.ranges), rows_of(fp, start, end, reverse, limit)))
+            if sk in memtable.partitions:
+                versions.append(memtable.version(sk, start, end, reverse, limit))  # type: ignore[arg-type]
         whole = start is None and end is None and limit is None and not reverse
         for sstable in sstables:
             if sstable.may_contain(h, sk):
@@ -157,6 +156,14 @@ class Table:
             versions = self._versions(key, start, end, reverse, None)
             if not versions:
                 return []
+            if len(versions) == 1 and versions[0][0] is None and not versions[0][1]:
+                # One source and no partition or range deletion: its rows are already unique and in order.
+                out = []
+                for ck, rowdel, cells in versions[0][2]:
+                    kept = shadow_row(None if rowdel is None else rowdel[0], cells, now)
+                    if kept:
+                        out.append((ck, kept))
+                return out
             raw = merge_versions(versions)
             live = ((ck, live_row(raw, ck, now)) for ck in sorted(raw[2], reverse=reverse))
             return [(ck, cells) for ck, cells in live if cells]
@@ -202,16 +209,12 @@ class Table:
             lo = ask if lo is None or ask > lo else lo
         with self.engine.lock:
             active = self.memtable
-            active_items = [
-                (sk, active.partitions[sk].key, _version_of(active.partitions[sk])) for sk in active.sort_keys(lo, hi)
-            ]
-            frozen = [m for m, _ in self.flushing]
+            active_items = [(sk, active.key_of(sk), active.version(sk)) for sk in active.sort_keys(lo, hi)]
+            frozen = [(m, m.sort_keys(lo, hi)) for m, _ in self.flushing]  # sort_keys updates the key order
             sstables = list(self.sstables.values())
         streams = [iter(active_items)]
-        for m in frozen:
-            streams.append(
-                (sk, m.partitions[sk].key, _version_of(m.partitions[sk])) for sk in m.sort_keys(lo, hi)
-            )
+        for m, sks in frozen:
+            streams.append(_memtable_stream(m, sks))
         for s in sstables:
             streams.append((sk, key, (d, r, rows)) for sk, key, d, r, rows in s.scan(lo, hi))
         current_sk = None
@@ -245,8 +248,9 @@ class Table:
                     pass
 
 
-def _version_of(p) -> tuple:
-    return (p.deletion, list(p.ranges), rows_of(p, None, None, False))
+def _memtable_stream(m: Memtable, sks: list[bytes]) -> Iterator[tuple]:
+    for sk in sks:
+        yield sk, m.key_of(sk), m.version(sk)
 
 
 RawReader = Callable[[bytes | None, bytes | None, int], tuple[tuple, bytes | None]]

@@ -40,23 +40,26 @@ class BloomFilter:
         b = h[0] % m  # reduce once: the probes then stay small ints, which Python adds and compares fast
         step = h[1] % m
         bits = self.bits
-        for _ in range(self.k):
-            bits[b >> 3] |= 1 << (b & 7)
+        bits[b >> 3] |= 1 << (b & 7)
+        for _ in range(self.k - 1):
             b += step
             if b >= m:
                 b -= m
+            bits[b >> 3] |= 1 << (b & 7)
 
     def may_contain(self, h: tuple[int, int]) -> bool:
         m = self.m
         b = h[0] % m
-        step = h[1] % m
         bits = self.bits
-        for _ in range(self.k):
-            if not bits[b >> 3] & (1 << (b & 7)):
-                return False
+        if not bits[b >> 3] >> (b & 7) & 1:  # most absent keys stop here or at the next probe
+            return False
+        step = h[1] % m
+        for _ in range(self.k - 1):
             b += step
             if b >= m:
                 b -= m
+            if not bits[b >> 3] >> (b & 7) & 1:
+                return False
         return True
 
     def to_bytes(self) -> bytes:

@@ -10,6 +10,7 @@ thread-safe and survive the file being unlinked by a compaction while a read is 
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import zlib
@@ -20,8 +21,8 @@ from pathlib import Path
 import msgpack
 
 from widecol.errors import Corruption
-from widecol.storage.cells import cells_from_wire
 from widecol.storage.sstable.bloom import BloomFilter
+from widecol.storage.sstable.cache import ENTRY_OVERHEAD, KEY_OVERHEAD, BlockCache
 from widecol.storage.sstable.format import (
     BLOCK_DIRECTORY,
     BLOCK_HEADER,
@@ -37,9 +38,20 @@ from widecol.storage.token import partition_sort_key
 PartitionData = tuple  # (deletion, ranges, rows): rows = [(ck, rowdel, cells dict), ...]
 
 
+_UIDS = itertools.count(1)
+
+
+def _decode(blob: bytes | memoryview) -> PartitionData:
+    """A packed fragment as (deletion, ranges, rows), rows being (ck, row deletion, {column key: cell})."""
+    deletion, ranges, rows = msgpack.unpackb(blob, use_list=False)
+    return deletion, list(ranges), [(r[0], r[1], {c[0]: c[1:] for c in r[2]}) for r in rows]
+
+
 class SSTableReader:
-    def __init__(self, directory: Path, generation: int) -> None:
+    def __init__(self, directory: Path, generation: int, cache: BlockCache | None = None) -> None:
         self._fd = -1
+        self.uid = next(_UIDS)
+        self.cache = cache
         self.directory = directory
         self.generation = generation
         self.data_path = str(directory / component_name(generation, "Data.db"))
@@ -52,8 +64,14 @@ class SSTableReader:
         self.offsets: list[int] = index[3]
         self.data_end: int = index[4]
         self.first_keys = list(zip(self.first_sks, self.first_cks, strict=True))
+        # The sort-key bounds (an empty SSTable's admit nothing: no sort key is both >= 0xff and <= b"").
+        self._lo: bytes = self.first_sks[0] if self.offsets else b"\xff"
+        self._hi: bytes = self.last_sks[-1] if self.offsets else b""
         self.bloom = BloomFilter.from_bytes(self._component("Filter.db"))  # type: ignore[arg-type]
+        self._m, self._k1, self._bits = self.bloom.m, self.bloom.k - 1, self.bloom.bits
         self.stats: dict = self._component("Statistics.db")  # type: ignore[assignment]
+        # No partition here needs purging or expiry: no tombstone and no TTL cell.
+        self.clean = self.stats.get("tombstones", 1) == 0 and self.stats.get("ttl_cells", 1) == 0
         self._fd = os.open(self.data_path, os.O_RDONLY)
         header = os.pread(self._fd, DATA_HEADER.size, 0)
         if len(header) < DATA_HEADER.size or DATA_HEADER.unpack(header) != (DATA_MAGIC, FORMAT_VERSION):
@@ -70,6 +88,12 @@ class SSTableReader:
         except FileNotFoundError:
             raise Corruption(str(path), 0, "component missing") from None
         return unseal(data, str(path))
+
+    def retire(self) -> None:
+        """This SSTable left the table (compacted away, truncated, dropped): free its cached blocks. Reads already
+        in flight still work (the descriptor stays open until the reader is garbage)."""
+        if self.cache is not None:
+            self.cache.forget(self.uid)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -107,17 +131,28 @@ class SSTableReader:
             raise Corruption(self.data_path, offset, f"block directory undecodable: {e}") from None
         return keys, ends, payload[BLOCK_DIRECTORY.size + size :], offset
 
+    def cached_block(self, i: int) -> tuple:
+        """Block I as read_block() gives it, through the block cache when the reader has one."""
+        cache = self.cache
+        if cache is None:
+            return self.read_block(i)
+        block = cache.get((self.uid, i))
+        return self._load_block(i) if block is None else block
+
+    def _load_block(self, i: int) -> tuple:
+        """Read block I from the file into the cache."""
+        block = self.read_block(i)
+        if self.cache is not None:
+            self.cache.put((self.uid, i), block, ENTRY_OVERHEAD + len(block[2]) + sum(map(len, block[0])) +
+                           KEY_OVERHEAD * len(block[0]))
+        return block
+
     def _fragment(self, block: tuple, index: int) -> PartitionData:
         keys, ends, body, offset = block
         try:
-            deletion, ranges, rows = msgpack.unpackb(body[ends[index - 1] if index else 0 : ends[index]])
+            return _decode(body[ends[index - 1] if index else 0 : ends[index]])
         except (ValueError, TypeError, msgpack.UnpackException) as e:
             raise Corruption(self.data_path, offset, f"fragment {index} undecodable: {e}") from None
-        return (
-            tuple(deletion) if deletion else None,
-            [tuple(r) for r in ranges],
-            [(r[0], tuple(r[1]) if r[1] else None, cells_from_wire(r[2])) for r in rows],
-        )
 
     def _find(self, block: tuple, key: bytes) -> PartitionData | None:
         try:
@@ -134,8 +169,23 @@ class SSTableReader:
     # -- reads -------------------------------------------------------------------------------------------------------
 
     def may_contain(self, h: tuple[int, int], sk: bytes) -> bool:
-        """False if this SSTable certainly has no partition SK (whose bloom hashes are H)."""
-        return bool(self.offsets) and self.first_sks[0] <= sk <= self.last_sks[-1] and self.bloom.may_contain(h)
+        """False if this SSTable certainly has no partition SK (whose bloom hashes are H). The bloom filter's
+        probes (bloom.py) are inlined: a read asks this of every SSTable."""
+        if not self._lo <= sk <= self._hi:
+            return False
+        m = self._m
+        b = h[0] % m
+        bits = self._bits
+        if not bits[b >> 3] >> (b & 7) & 1:
+            return False
+        step = h[1] % m
+        for _ in range(self._k1):
+            b += step
+            if b >= m:
+                b -= m
+            if not bits[b >> 3] >> (b & 7) & 1:
+                return False
+        return True
 
     def get(self, sk: bytes, key: bytes) -> PartitionData | None:
         """The whole partition KEY (sort key SK), or None: partition() without bounds, with a one-block fast path."""
@@ -145,7 +195,14 @@ class SSTableReader:
             return None
         if i + 1 < len(first_sks) and first_sks[i + 1] <= sk:
             return self.partition(sk, key)
-        return self._find(self.read_block(i), key)
+        block = None if self.cache is None else self.cache.get((self.uid, i))
+        if block is None:
+            block = self._load_block(i)
+        try:
+            index = block[0].index(key)
+        except ValueError:
+            return None
+        return self._fragment(block, index)
 
     def partition(
         self,
@@ -163,7 +220,7 @@ class SSTableReader:
         i, j = self._blocks_of(sk)
         if i >= j:
             return None
-        head = self._find(self.read_block(i), key)
+        head = self._find(self.cached_block(i), key)
         if head is None:
             return None
         deletion, ranges, first_rows = head
@@ -181,7 +238,7 @@ class SSTableReader:
             if b == i:
                 rows = first_rows
             else:
-                frag = self._find(self.read_block(b), key)
+                frag = self._find(self.cached_block(b), key)
                 rows = frag[2] if frag else []
             for row in reversed(rows) if reverse else rows:
                 ck = row[0]
@@ -204,19 +261,10 @@ class SSTableReader:
 
     def decode_fragment(self, blob: bytes, block: tuple) -> PartitionData:
         try:
-            deletion, ranges, rows = msgpack.unpackb(blob)
+            return _decode(blob)
         except (ValueError, TypeError, msgpack.UnpackException) as e:
             raise Corruption(self.data_path, block[3], f"fragment undecodable: {e}") from None
-        return (
-            tuple(deletion) if deletion else None,
-            [tuple(r) for r in ranges],
-            [(r[0], tuple(r[1]) if r[1] else None, cells_from_wire(r[2])) for r in rows],
-        )
 
-    @property
-    def clean(self) -> bool:
-        """True if no partition here needs purging or expiry: no tombstone and no TTL cell."""
-        return self.stats.get("tombstones", 1) == 0 and self.stats.get("ttl_cells", 1) == 0
 
     def scan(self, lo: bytes | None = None, hi: bytes | None = None) -> Iterator[tuple]:
         """(sk, key, deletion, ranges, rows) of every partition with LO < sk <= HI, in order."""

@@ -60,6 +60,7 @@ class SSTableWriter:
         self._max_ts = -_NO_TS
         self._max_ldt = 0
         self._min_sk: bytes | None = None
+        self._copied: dict[int, list] = {}  # id(source statistics) -> [source statistics, partitions copied]
 
     # -- adding data -----------------------------------------------------------------------------------------------
 
@@ -128,26 +129,65 @@ class SSTableWriter:
         if self._bytes >= BLOCK_TARGET:
             self._close_block()
 
-    def add_packed(self, sk: bytes, key: bytes, blob: bytes) -> None:
-        """Append a whole partition given as one packed fragment (copied from another SSTable by compaction).
-        Only for data with no tombstone and no TTL: its statistics are taken from the decoded rows."""
+    def add_wire(self, sk: bytes, key: bytes, rows: list) -> None:
+        """Append a partition with no partition or range deletion whose ROWS are in mutation wire form
+        ([clustering, row deletion list or None, [[colkey, ts, value, ldt, ttl], ...]]), in strictly increasing
+        clustering order, each row's cells in strictly increasing column-key order (a memtable's wire-form
+        partition). They are packed as they are: the fragment format is the same wire form."""
+        blob = self._packer.pack([None, [], rows])
+        if len(blob) > BLOCK_TARGET and len(rows) > 1:  # a wide partition: split it across blocks
+            self.add_partition(sk, key, None, [], [
+                (ck, None if rd is None else (rd[0], rd[1]), {c[0]: (c[1], c[2], c[3], c[4]) for c in cells})
+                for ck, rd, cells in rows
+            ])
+            return
         self._partitions += 1
         self._bloom.add(hashes(key))
         if self._min_sk is None:
             self._min_sk = sk
-        _deletion, _ranges, rows = msgpack.unpackb(blob)
-        min_ts, max_ts, cells = self._min_ts, self._max_ts, 0
-        for row in rows:
-            for cell in row[2]:
+        min_ts, max_ts, max_ldt = self._min_ts, self._max_ts, self._max_ldt
+        tombstones = ttl_cells = cells_count = 0
+        for _ck, rowdel, cells in rows:
+            if rowdel is not None:
+                tombstones += 1
+                min_ts, max_ts, max_ldt = min(min_ts, rowdel[0]), max(max_ts, rowdel[0]), max(max_ldt, rowdel[1])
+            cells_count += len(cells)
+            for cell in cells:
                 ts = cell[1]
                 if ts < min_ts:
                     min_ts = ts
                 if ts > max_ts:
                     max_ts = ts
-            cells += len(row[2])
-        self._min_ts, self._max_ts = min_ts, max_ts
-        self._cells += cells
-        self._add_fragment(sk, key, None, rows[0][0] if rows else b"", blob, len(rows))
+                if cell[3] > max_ldt:
+                    max_ldt = cell[3]
+                if cell[2] is None:
+                    tombstones += 1
+                elif cell[4]:
+                    ttl_cells += 1
+        self._min_ts, self._max_ts, self._max_ldt = min_ts, max_ts, max_ldt
+        self._tombstones += tombstones
+        self._ttl_cells += ttl_cells
+        self._cells += cells_count
+        self._add_fragment(sk, key, None, rows[0][0] if rows else None, blob, len(rows))
+        if self._bytes >= BLOCK_TARGET:
+            self._close_block()
+
+    def add_packed(self, sk: bytes, key: bytes, blob: bytes, source: dict) -> None:
+        """Append a whole partition given as one packed fragment, copied as it is from another SSTable whose
+        statistics are SOURCE (compaction). Only for data with no tombstone and no TTL. The blob is not decoded:
+        its timestamps count through SOURCE's bounds, its rows and cells as SOURCE's average partition, and the
+        index records b"" as its first clustering if it opens a block (readers use a block's first clustering only
+        inside a partition that spans blocks, which a single fragment does not)."""
+        self._partitions += 1
+        self._bloom.add(hashes(key))
+        if self._min_sk is None:
+            self._min_sk = sk
+        copied = self._copied.get(id(source))
+        if copied is None:
+            self._copied[id(source)] = [source, 1]
+        else:
+            copied[1] += 1
+        self._add_fragment(sk, key, None, b"", blob, 0)
         if self._bytes >= BLOCK_TARGET:
             self._close_block()
 
@@ -185,8 +225,21 @@ class SSTableWriter:
         self._bytes = 0
         self._first = None
 
+    def _fold_copied(self) -> None:
+        """Count the partitions add_packed copied into the statistics, through their sources' statistics."""
+        for source, count in self._copied.values():
+            partitions = source.get("partitions") or 1
+            self._rows += round(count * source.get("rows", 0) / partitions)
+            self._cells += round(count * source.get("cells", 0) / partitions)
+            if source.get("min_timestamp") is not None:
+                self._min_ts = min(self._min_ts, source["min_timestamp"])
+                self._max_ts = max(self._max_ts, source["max_timestamp"])
+            self._max_ldt = max(self._max_ldt, source.get("max_ldt", 0))
+        self._copied = {}
+
     @property
     def stats(self) -> dict:
+        self._fold_copied()
         return {
             "partitions": self._partitions,
             "rows": self._rows,

@@ -1,0 +1,73 @@
+"""BlockCache: the engine's least-recently-used cache of decoded, checked SSTable data blocks, for point reads.
+
+How this works. A point read or a clustering slice asks its SSTable reader for a block; the reader looks it up here
+under (reader uid, block number) first, and on a miss reads it from the file (one pread), checks its CRC, decodes
+its key directory and stores the result. A block's bytes are checked once, when they come from the file; a cached
+block is served from memory. Entries are weighed by an estimate of their Python memory (the block's bytes plus the
+decoded directory), and the least recently used are evicted past `capacity` bytes, so the cache counts against the
+node's memory like a memtable does.
+
+Never stale: SSTables are immutable, and every reader has a process-unique uid (never the generation number, which
+a truncated or re-created table reuses), so a flush, a compaction, a truncate or a drop can only make entries
+unreachable, never wrong. `forget(uid)` frees a retired reader's entries at once. Thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+ENTRY_OVERHEAD = 400  # the entry, its key tuple, the block tuple, the directory's two lists
+KEY_OVERHEAD = 70  # a bytes object in the directory, and its end offset
+
+
+class BlockCache:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.size = 0
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[tuple[int, int], tuple[tuple, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[int, int]) -> tuple | None:
+        # No lock: each OrderedDict call is atomic under the interpreter lock; an entry evicted between the two
+        # calls is still a correct block to return. (The hit and miss counters are approximate under races.)
+        entries = self._entries
+        entry = entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        try:
+            entries.move_to_end(key)
+        except KeyError:
+            pass
+        self.hits += 1
+        return entry[0]
+
+    def put(self, key: tuple[int, int], block: tuple, weight: int) -> None:
+        if weight > self.capacity:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.size -= old[1]
+            self._entries[key] = (block, weight)
+            self.size += weight
+            while self.size > self.capacity:
+                _, (_, w) = self._entries.popitem(last=False)
+                self.size -= w
+
+    def forget(self, uid: int) -> None:
+        """Drop every block of reader UID (retired by a compaction, a truncate or a drop)."""
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == uid]:
+                self.size -= self._entries.pop(key)[1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.size = 0
