@@ -80,3 +80,14 @@ def test_cluster_sections_are_read_and_checked(tmp_path):
     f.write_text('[streaming]\nthroughput_mb_s = -1\n[[nodes]]\nname="n1"\naddress="127.0.0.1"\n')
     result = run("serve", "--config", str(f), "--node", "n1")
     assert result.returncode == 2 and "streaming.throughput_mb_s" in result.stderr
+
+
+def test_block_cache_size_reaches_the_engine_and_is_checked(tmp_path):
+    from widecol.storage.engine import EngineOptions
+
+    f = tmp_path / "c.toml"
+    f.write_text('[storage]\nblock_cache_mb = 4\n[[nodes]]\nname="n1"\naddress="127.0.0.1"\n')
+    assert EngineOptions.from_config(node_config(f, "n1").storage).block_cache_bytes == 4 * 1024 * 1024
+    f.write_text('[storage]\nblock_cache_mb = -1\n[[nodes]]\nname="n1"\naddress="127.0.0.1"\n')
+    result = run("serve", "--config", str(f), "--node", "n1")
+    assert result.returncode == 2 and "storage.block_cache_mb" in result.stderr

@@ -23,6 +23,7 @@ class StorageConfig:
     commitlog_segment_mb: int = 32
     memtable_mb: int = 64
     compaction_min_threshold: int = 4
+    block_cache_mb: int = 16  # decoded SSTable blocks kept for reads; 0: no cache
 
     def check(self) -> None:
         if self.commitlog_sync not in ("periodic", "batch"):
@@ -34,6 +35,8 @@ class StorageConfig:
                 raise ConfigError(f"storage.{name}: must be positive, got {getattr(self, name)}")
         if self.compaction_min_threshold < 2:
             raise ConfigError("storage.compaction_min_threshold: must be at least 2")
+        if self.block_cache_mb < 0:
+            raise ConfigError(f"storage.block_cache_mb: must be 0 or more, got {self.block_cache_mb}")
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ class EngineOptions:
             commitlog_segment_bytes=storage.commitlog_segment_mb * 1024 * 1024,
             memtable_bytes=storage.memtable_mb * 1024 * 1024,
             compaction_min_threshold=storage.compaction_min_threshold,
+            block_cache_bytes=storage.block_cache_mb * 1024 * 1024,
         )
 
 
