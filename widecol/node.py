@@ -216,7 +216,8 @@ class ClusterNode:
         async with self.gossip.lock:
             self.membership.refresh(g)
         log.info("node %s: %d tokens, status normal", config.name, len(tokens))
-        executor.data = ClusterData(self.proxy, trio.lowlevel.current_trio_token(), self.engine.now)
+        self.trio_token = trio.lowlevel.current_trio_token()  # request threads carry no trio context
+        executor.data = ClusterData(self.proxy, self.trio_token, self.engine.now)
         executor.schema_listeners.append(self._push_schema_from_thread)
         system = SystemTables(executor, cluster_name=config.cluster_name, address=config.address, dc=config.dc,
                               rack=config.rack, host_id=host_id, tokens=tokens)
@@ -273,7 +274,7 @@ class ClusterNode:
         from widecol.cql.executor import Rows
         from widecol.schema.types import parse_type
 
-        partitions, size, seconds = trio.from_thread.run(self.decommission)
+        partitions, size, seconds = trio.from_thread.run(self.decommission, trio_token=self.trio_token)
         return Rows([("partitions_streamed", parse_type("bigint")), ("bytes_streamed", parse_type("bigint")),
                      ("seconds", parse_type("double"))], [(partitions, size, seconds)], None)
 
@@ -331,7 +332,7 @@ class ClusterNode:
         if len(words) > 2:
             raise InvalidRequest("CLEANUP takes at most a keyspace and a table")
         keyspace, table = (words + [None, None])[:2]
-        rows = trio.from_thread.run(self.cleanup, keyspace, table)
+        rows = trio.from_thread.run(self.cleanup, keyspace, table, trio_token=self.trio_token)
         return Rows([("keyspace_name", parse_type("text")), ("table_name", parse_type("text")),
                      ("sstables_rewritten", parse_type("int")), ("bytes_before", parse_type("bigint")),
                      ("bytes_after", parse_type("bigint"))], rows, None)
@@ -372,7 +373,8 @@ class ClusterNode:
         from widecol.cql.executor import Rows
         from widecol.schema.types import parse_type
 
-        partitions, size, seconds = trio.from_thread.run(self.removenode, rest.strip().rstrip(";").strip())
+        partitions, size, seconds = trio.from_thread.run(self.removenode, rest.strip().rstrip(";").strip(),
+                                                         trio_token=self.trio_token)
         return Rows([("partitions_streamed", parse_type("bigint")), ("bytes_streamed", parse_type("bigint")),
                      ("seconds", parse_type("double"))], [(partitions, size, seconds)], None)
 
@@ -528,7 +530,7 @@ class ClusterNode:
         await self.gossip.set_state(gossip.SCHEMA, str(self.executor.store.schema.version()))
 
     def _push_schema_from_thread(self) -> None:
-        trio.from_thread.run(self._push_schema)
+        trio.from_thread.run(self._push_schema, trio_token=self.trio_token)
 
     async def _push_schema(self) -> None:
         """After a local schema change: announce it, push it to every live peer and wait for them (bounded)."""

@@ -38,6 +38,7 @@ from widecol.coordinator.hints import HintStore, should_hint
 from widecol.coordinator.read import ReadHandler, complete_prefix, raw_of_wire, resolve, resolve_many
 from widecol.coordinator.write import WriteHandler
 from widecol.errors import InvalidRequest, Unavailable, WidecolError
+from widecol.net import threads
 from widecol.net.gossip_service import address_of
 from widecol.net.messaging import RequestTimeout, _Service
 from widecol.net.replica import (
@@ -302,9 +303,9 @@ class StorageProxy:
         if endpoint == self.local:
             with trio.fail_at(deadline):
                 if verb == READ:
-                    return await trio.to_thread.run_sync(self.replica.read, *body)
+                    return await threads.run_sync(self.replica.read, *body)
                 if verb == RANGE_READ:
-                    return await trio.to_thread.run_sync(self.replica.range_read, *body)
+                    return await threads.run_sync(self.replica.range_read, *body)
                 if verb == MUTATION:
                     return await self.replica.apply_async(body)
                 if verb == TRUNCATE:
@@ -565,7 +566,7 @@ class ClusterData:
         self.now = now
 
     def call(self, fn: Any, *args: Any) -> Any:
-        return trio.from_thread.run(fn, *args, trio_token=self.trio_token)
+        return threads.run_async(self.trio_token, fn, *args)
 
     def apply(self, mutations: list[Mutation], consistency: str) -> None:
         if all(self.proxy.local_only(m.table_id, m.key, consistency, write=True) for m in mutations):

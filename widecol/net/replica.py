@@ -30,6 +30,7 @@ import trio
 
 from widecol.coordinator.read import digest
 from widecol.errors import Corruption
+from widecol.net import threads
 from widecol.net.frames import Message
 from widecol.net.messaging import _Service
 from widecol.schema.model import SchemaStore
@@ -66,7 +67,7 @@ class Replica:
         """Apply mutations: on the event loop when that cannot block, else in a worker thread."""
         if self.inline_writes:
             return self.apply(wires)
-        return await trio.to_thread.run_sync(self.apply, wires)
+        return await threads.run_sync(self.apply, wires)
 
     def register(self, messaging: _Service) -> None:
         messaging.on(MUTATION, self._mutation)
@@ -113,12 +114,12 @@ class Replica:
 
     async def _read(self, message: Message) -> list:
         table_id, key, start, end, reverse, limit, digest_only = message.body
-        return await trio.to_thread.run_sync(self.read, table_id, key, start, end, reverse, limit, digest_only)
+        return await threads.run_sync(self.read, table_id, key, start, end, reverse, limit, digest_only)
 
     async def _range_read(self, message: Message) -> list:
         table_id, start_token, end_token, after_key, max_partitions = message.body
-        return await trio.to_thread.run_sync(self.range_read, table_id, start_token, end_token, after_key,
-                                             max_partitions)
+        return await threads.run_sync(self.range_read, table_id, start_token, end_token, after_key,
+                                      max_partitions)
 
     async def _stream_read(self, message: Message) -> list:
         wires, more = await self._range_read(message)

@@ -28,6 +28,7 @@ from widecol.cql.executor import Executor, Rows, SchemaChange, SetKeyspace, prep
 from widecol.cql.parser import parse
 from widecol.cql.terms import UNSET
 from widecol.errors import InvalidRequest, ServerError, Unprepared, WidecolError
+from widecol.net import threads
 from widecol.net.native import codec
 from widecol.net.native.connection import Request, ServerConnection, Violation, default_supported
 from widecol.net.native.messages import (
@@ -357,8 +358,8 @@ class _Client:
             if self.server.inline or isinstance(request.message, (Startup, Options, Register)):
                 response = self.server.respond(request, self.session)
             else:
-                response = await trio.to_thread.run_sync(self.server.respond, request, self.session,
-                                                         limiter=self.server.limiter)
+                response = await threads.run_sync(self.server.respond, request, self.session,
+                                                  limiter=self.server.limiter)
             data = self.conn.send(request.stream, response)
         except WidecolError as exc:
             data = self.conn.send_error(request.stream, exc)
