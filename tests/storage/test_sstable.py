@@ -1,11 +1,16 @@
 """SSTables: wide partitions across blocks, slices, scans, bloom filters and corruption."""
 
+import shutil
+import zlib
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from widecol.errors import Corruption
 from widecol.storage.sstable.bloom import BloomFilter, hashes
+from widecol.storage.sstable.cache import BlockCache
 from widecol.storage.sstable.reader import SSTableReader
 from widecol.storage.sstable.writer import SSTableWriter
 from widecol.storage.token import partition_sort_key
@@ -130,3 +135,69 @@ def test_any_partitions_read_back_whole_sliced_and_scanned(tmp_path_factory, par
         assert cks(reader.partition(sk, key, reverse=True, limit=2)) == row_keys[::-1][:2]
     scanned = {s[1]: (s[2], [r[0] for r in s[4]]) for s in reader.scan()}
     assert scanned == expected
+
+
+def test_point_reads_tell_apart_keys_whose_tokens_are_equal_or_overlap_across_prefixes(tmp_path):
+    """A version-3 block is searched as bytes for the 8-byte token prefix: equal tokens must be told apart by key,
+    and a match straddling two prefixes (the tail of one and the head of the next) must be skipped."""
+    t1 = b"\x01" + b"\x09" * 7
+    t2 = b"\x02" + b"\x00" * 7
+    straddle = b"\x09" * 7 + b"\x02"  # t1[1:] + t2[:1]: found at a misaligned offset first
+    same = b"\x03" * 8
+    parts = [(t1, b"a"), (t2, b"b"), (same, b"c1"), (same, b"c2"), (same, b"c3"), (straddle, b"d")]
+    writer = SSTableWriter(tmp_path, 1, len(parts))
+    for token, key in parts:
+        writer.add_partition(token + key, key, None, [], [(b"", None, {b"v": (1, b"value-" + key, 0, 0)})])
+    writer.finish()
+    for cache in (None, BlockCache(1 << 20)):
+        reader = SSTableReader(tmp_path, 1, cache)
+        assert len(reader) == 1
+        for token, key in parts:
+            for _ in range(2):  # from the file, then from the cache
+                version = reader.get(token + key, key)
+                assert version is not None and version[2][0][2][b"v"][1] == b"value-" + key
+                assert reader.partition(token + key, key)[2][0][2][b"v"][1] == b"value-" + key
+        assert reader.get(same + b"c0", b"c0") is None and reader.get(same + b"c9", b"c9") is None
+        assert reader.get(straddle + b"a", b"a") is None  # same key as t1's partition, other token
+        assert [s[0] for s in reader.scan()] == [t + k for t, k in parts]
+
+
+def test_format_version_2_sstables_are_still_read(tmp_path):
+    """tests/storage/data/sstable_v2 was written by the version-2 writer (msgpack block directories): 120 single-row
+    partitions and one of 300 rows spanning blocks."""
+    shutil.copytree(Path(__file__).parent / "data" / "sstable_v2", tmp_path / "v2")
+    for cache in (None, BlockCache(1 << 20)):
+        reader = SSTableReader(tmp_path / "v2", 1, cache)
+        assert reader.version == 2 and len(reader) > 3
+        for i in range(120):
+            key = b"k%03d" % i
+            for _ in range(2):
+                version = reader.get(partition_sort_key(key), key)
+                assert version[2] == [(b"", None, {b"v": (7, b"value-%03d" % i, 0, 0)})]
+        assert reader.get(partition_sort_key(b"absent"), b"absent") is None
+        sk = partition_sort_key(b"wide")
+        assert cks(reader.partition(sk, b"wide")) == [b"%04d" % i for i in range(300)]
+        assert cks(reader.partition(sk, b"wide", b"0100", b"0105", reverse=True)) == [
+            b"%04d" % i for i in range(104, 99, -1)]
+        scanned = list(reader.scan())
+        assert len(scanned) == 121 and [s[0] for s in scanned] == sorted(s[0] for s in scanned)
+        assert {f[1] for f in reader.fragments()} == {s[1] for s in scanned}
+        reader.close()
+
+
+def test_a_block_whose_directory_does_not_match_its_length_is_corruption(tmp_path):
+    """The CRC covers the payload; a writer bug (or a CRC collision) that leaves the version-3 directory's offsets
+    disagreeing with the block's length is still refused, naming file and offset, never read past."""
+    reader = build(tmp_path, {b"k%d" % i: [(b"", b"value%d" % i)] for i in range(500)})
+    victim = reader.offsets[1]
+    path = tmp_path / "1-Data.db"
+    data = bytearray(path.read_bytes())
+    length = int.from_bytes(data[victim : victim + 4], "big")
+    data[victim + 11] ^= 0x02  # the fragment count, 2 off
+    payload = bytes(data[victim + 8 : victim + 8 + length])
+    data[victim + 4 : victim + 8] = zlib.crc32(payload).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+    reader = SSTableReader(tmp_path, 1)
+    with pytest.raises(Corruption) as info:
+        list(reader.scan())
+    assert info.value.path == str(path) and info.value.offset == victim

@@ -113,9 +113,9 @@ def compact(table: Table, inputs: Sequence[SSTableReader], keep: Callable[[bytes
 
 
 def _tagged(source: SSTableReader) -> Iterator[tuple]:
-    """SOURCE's fragments as (sort key, key, blob, block number, block, SOURCE)."""
-    for sk, key, b, blob, block in source.fragments():
-        yield sk, key, blob, b, block, source
+    """SOURCE's fragments as (sort key, key, blob, block number, block offset, SOURCE)."""
+    for sk, key, b, blob, offset in source.fragments():
+        yield sk, key, blob, b, offset, source
 
 
 def _merge_into(

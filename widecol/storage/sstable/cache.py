@@ -1,11 +1,11 @@
-"""BlockCache: the engine's least-recently-used cache of decoded, checked SSTable data blocks, for point reads.
+"""BlockCache: the engine's least-recently-used cache of checked SSTable data blocks, for point reads.
 
 How this works. A point read or a clustering slice asks its SSTable reader for a block; the reader looks it up here
-under (reader uid, block number) first, and on a miss reads it from the file (one pread), checks its CRC, decodes
-its key directory and stores the result. A block's bytes are checked once, when they come from the file; a cached
-block is served from memory. Entries are weighed by an estimate of their Python memory (the block's bytes plus the
-decoded directory), and the least recently used are evicted past `capacity` bytes, so the cache counts against the
-node's memory like a memtable does.
+under `uid << 32 | block number` first, and on a miss reads it from the file (one pread), checks its CRC and its
+directory's geometry and stores its bytes as they are: one bytes object an entry, which the reader searches without
+decoding (format version 3). A block's bytes are checked once, when they come from the file; a cached block is
+served from memory. Entries are weighed by their bytes plus ENTRY_OVERHEAD, and the least recently used are evicted
+past `capacity` bytes, so the cache counts against the node's memory like a memtable does.
 
 Never stale: SSTables are immutable, and every reader has a process-unique uid (never the generation number, which
 a truncated or re-created table reuses), so a flush, a compaction, a truncate or a drop can only make entries
@@ -17,8 +17,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-ENTRY_OVERHEAD = 400  # the entry, its key tuple, the block tuple, the directory's two lists
-KEY_OVERHEAD = 70  # a bytes object in the directory, and its end offset
+ENTRY_OVERHEAD = 200  # the bytes object's header, the ordered dict's entry, its int key, the (block, weight) pair
 
 
 class BlockCache:
@@ -27,13 +26,13 @@ class BlockCache:
         self.size = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[tuple[int, int], tuple[tuple, int]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[bytes, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: tuple[int, int]) -> tuple | None:
+    def get(self, key: int) -> bytes | None:
         # No lock: each OrderedDict call is atomic under the interpreter lock; an entry evicted between the two
         # calls is still a correct block to return. (The hit and miss counters are approximate under races.)
         entries = self._entries
@@ -48,7 +47,7 @@ class BlockCache:
         self.hits += 1
         return entry[0]
 
-    def put(self, key: tuple[int, int], block: tuple, weight: int) -> None:
+    def put(self, key: int, block: bytes, weight: int) -> None:
         if weight > self.capacity:
             return
         with self._lock:
@@ -64,7 +63,7 @@ class BlockCache:
     def forget(self, uid: int) -> None:
         """Drop every block of reader UID (retired by a compaction, a truncate or a drop)."""
         with self._lock:
-            for key in [k for k in self._entries if k[0] == uid]:
+            for key in [k for k in self._entries if k >> 32 == uid]:
                 self.size -= self._entries.pop(key)[1]
 
     def clear(self) -> None:

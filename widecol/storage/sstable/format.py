@@ -2,7 +2,8 @@
 
 An SSTable of generation G in a table's folder is five files:
   G-Data.db        header (magic, version) then blocks: [u32 length][u32 crc32(payload)][payload], a payload
-                   being [u32 n][directory: n bytes of msgpack [[key, ...], [end, ...]]][fragments]
+                   being [u32 n][n x 8-byte token prefix][n x u32 key end][n x u32 fragment end][keys][fragments]
+                   (version 3; version 2, still read, had [u32 size][msgpack [[key, ...], [end, ...]]][fragments])
   G-Index.db       one entry per block (first sort key, first clustering, last sort key, offset) + crc32
   G-Filter.db      bloom filter over partition keys + crc32
   G-Statistics.db  timestamps, tokens, counts + crc32
@@ -20,10 +21,13 @@ import msgpack
 from widecol.errors import Corruption
 
 DATA_MAGIC = b"WCSSTDAT"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # the version written
+READABLE_VERSIONS = (2, 3)
 DATA_HEADER = struct.Struct(">8sI")  # magic, version
 BLOCK_HEADER = struct.Struct(">II")  # payload length, crc32(payload)
-BLOCK_DIRECTORY = struct.Struct(">I")  # length of the block's directory: [[key, ...], [end offset, ...]]
+BLOCK_COUNT = struct.Struct(">I")  # v3: the number of fragments in the block, first in its payload
+TOKEN_PREFIX = 8  # v3: bytes of a fragment's sort key kept in the directory (the token as unsigned)
+BLOCK_DIRECTORY = struct.Struct(">I")  # v2: length of the block's directory: [[key, ...], [end offset, ...]]
 BLOCK_TARGET = 4096  # payload bytes after which a block is closed
 COMPONENTS = ("Data.db", "Index.db", "Filter.db", "Statistics.db", "TOC.txt")
 TRAILER = struct.Struct(">I")

@@ -22,14 +22,16 @@ import msgpack
 
 from widecol.errors import Corruption
 from widecol.storage.sstable.bloom import BloomFilter
-from widecol.storage.sstable.cache import ENTRY_OVERHEAD, KEY_OVERHEAD, BlockCache
+from widecol.storage.sstable.cache import ENTRY_OVERHEAD, BlockCache
 from widecol.storage.sstable.format import (
+    BLOCK_COUNT,
     BLOCK_DIRECTORY,
     BLOCK_HEADER,
     COMPONENTS,
     DATA_HEADER,
     DATA_MAGIC,
-    FORMAT_VERSION,
+    READABLE_VERSIONS,
+    TOKEN_PREFIX,
     component_name,
     unseal,
 )
@@ -39,6 +41,39 @@ PartitionData = tuple  # (deletion, ranges, rows): rows = [(ck, rowdel, cells di
 
 
 _UIDS = itertools.count(1)
+_U32 = BLOCK_COUNT
+_U32_PAIR = struct.Struct(">II")
+_PAYLOAD = BLOCK_HEADER.size  # where a block's payload starts in its bytes
+_TOKENS = _PAYLOAD + BLOCK_COUNT.size  # v3: where the token prefixes start
+
+
+def _locate(data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
+    """Where partition KEY (sort key SK) is in the checked version-3 block DATA: (start, end) of its fragment, or
+    None. The token prefixes are searched as bytes, without decoding the directory; equal tokens are consecutive
+    (fragments are in sort-key order), each checked against its key."""
+    (n,) = _U32.unpack_from(data, _PAYLOAD)
+    key_ends = _TOKENS + TOKEN_PREFIX * n
+    token = sk[:TOKEN_PREFIX]
+    p = data.find(token, _TOKENS, key_ends)
+    while p >= 0:
+        if (p - _TOKENS) & 7:  # matched across two prefixes
+            p = data.find(token, p + 1, key_ends)
+            continue
+        i = (p - _TOKENS) >> 3
+        keys = key_ends + 8 * n
+        if i:
+            start, end = _U32_PAIR.unpack_from(data, key_ends + 4 * i - 4)
+        else:
+            start, (end,) = 0, _U32.unpack_from(data, key_ends)
+        if end - start == len(key) and data.startswith(key, keys + start):
+            fragments = keys + _U32.unpack_from(data, key_ends + 4 * n - 4)[0]
+            if i:
+                start, end = _U32_PAIR.unpack_from(data, key_ends + 4 * n + 4 * i - 4)
+            else:
+                start, (end,) = 0, _U32.unpack_from(data, key_ends + 4 * n)
+            return fragments + start, fragments + end
+        p = data.find(token, p + TOKEN_PREFIX, key_ends)
+    return None
 
 
 def _decode(blob: bytes | memoryview) -> PartitionData:
@@ -74,9 +109,11 @@ class SSTableReader:
         self.clean = self.stats.get("tombstones", 1) == 0 and self.stats.get("ttl_cells", 1) == 0
         self._fd = os.open(self.data_path, os.O_RDONLY)
         header = os.pread(self._fd, DATA_HEADER.size, 0)
-        if len(header) < DATA_HEADER.size or DATA_HEADER.unpack(header) != (DATA_MAGIC, FORMAT_VERSION):
+        magic, self.version = DATA_HEADER.unpack(header) if len(header) == DATA_HEADER.size else (b"", 0)
+        if magic != DATA_MAGIC or self.version not in READABLE_VERSIONS:
             os.close(self._fd)
-            raise Corruption(self.data_path, 0, "bad data file header")
+            self._fd = -1
+            raise Corruption(self.data_path, 0, f"bad data file header (version {self.version})")
         self.size_on_disk = sum(
             os.path.getsize(directory / component_name(generation, c)) for c in COMPONENTS
         )
@@ -111,8 +148,8 @@ class SSTableReader:
     def __len__(self) -> int:
         return len(self.offsets)
 
-    def read_block(self, i: int) -> tuple[list[bytes], list[int], memoryview, int]:
-        """Block I, checked: (fragment keys, fragment end offsets, fragment bytes, file offset)."""
+    def read_block(self, i: int) -> bytes:
+        """Block I as it is in the file ([length][crc][payload]), its CRC and its directory's geometry checked."""
         offset = self.offsets[i]
         end = self.offsets[i + 1] if i + 1 < len(self.offsets) else self.data_end
         data = os.pread(self._fd, end - offset, offset)
@@ -121,45 +158,79 @@ class SSTableReader:
         length, crc = BLOCK_HEADER.unpack_from(data)
         if length != len(data) - BLOCK_HEADER.size:
             raise Corruption(self.data_path, offset, f"block length {length} does not match the index")
-        payload = memoryview(data)[BLOCK_HEADER.size :]
-        if zlib.crc32(payload) != crc:
+        if zlib.crc32(memoryview(data)[BLOCK_HEADER.size :]) != crc:
             raise Corruption(self.data_path, offset, "block checksum mismatch")
+        if self.version >= 3:
+            ok = len(data) >= _PAYLOAD + 4
+            if ok:
+                (n,) = _U32.unpack_from(data, _PAYLOAD)
+                keys = _TOKENS + 16 * n  # after the token prefixes, the key ends and the fragment ends
+                ok = n > 0 and keys <= len(data)
+                if ok:
+                    (key_end,) = _U32.unpack_from(data, keys - 4 * n - 4)
+                    (fragment_end,) = _U32.unpack_from(data, keys - 4)
+                    ok = keys + key_end + fragment_end == len(data)
+            if not ok:
+                raise Corruption(self.data_path, offset, "block directory does not match the block")
+        return data
+
+    def block_directory(self, data: bytes, offset: int) -> tuple[list[bytes], list[bytes], list[int], int]:
+        """The directory of a checked block DATA (read at file OFFSET): (sort keys, keys, fragment end offsets,
+        where fragments start in DATA); fragment i is DATA[start + ends[i - 1] : start + ends[i]]."""
+        if self.version >= 3:
+            (n,) = _U32.unpack_from(data, _PAYLOAD)
+            ends = struct.unpack_from(f">{2 * n}I", data, _TOKENS + TOKEN_PREFIX * n)
+            key_ends, fragment_ends = ends[:n], list(ends[n:])
+            keys_at = _TOKENS + 16 * n
+            keys = []
+            sks = []
+            start = 0
+            for i, end in enumerate(key_ends):
+                key = data[keys_at + start : keys_at + end]
+                keys.append(key)
+                sks.append(data[_TOKENS + 8 * i : _TOKENS + 8 * i + 8] + key)
+                start = end
+            return sks, keys, fragment_ends, keys_at + start
         try:
-            (size,) = BLOCK_DIRECTORY.unpack_from(payload)
-            keys, ends = msgpack.unpackb(payload[BLOCK_DIRECTORY.size : BLOCK_DIRECTORY.size + size])
+            (size,) = BLOCK_DIRECTORY.unpack_from(data, _PAYLOAD)
+            keys, ends = msgpack.unpackb(data[_PAYLOAD + 4 : _PAYLOAD + 4 + size])
         except (ValueError, TypeError, struct.error, msgpack.UnpackException) as e:
             raise Corruption(self.data_path, offset, f"block directory undecodable: {e}") from None
-        return keys, ends, payload[BLOCK_DIRECTORY.size + size :], offset
+        return [partition_sort_key(k) for k in keys], keys, ends, _PAYLOAD + 4 + size
 
-    def cached_block(self, i: int) -> tuple:
+    def _block(self, i: int) -> bytes:
         """Block I as read_block() gives it, through the block cache when the reader has one."""
         cache = self.cache
         if cache is None:
             return self.read_block(i)
-        block = cache.get((self.uid, i))
-        return self._load_block(i) if block is None else block
+        data = cache.get((self.uid << 32) | i)
+        return self._load(i) if data is None else data
 
-    def _load_block(self, i: int) -> tuple:
+    def _load(self, i: int) -> bytes:
         """Read block I from the file into the cache."""
-        block = self.read_block(i)
+        data = self.read_block(i)
         if self.cache is not None:
-            self.cache.put((self.uid, i), block, ENTRY_OVERHEAD + len(block[2]) + sum(map(len, block[0])) +
-                           KEY_OVERHEAD * len(block[0]))
-        return block
+            self.cache.put((self.uid << 32) | i, data, ENTRY_OVERHEAD + len(data))
+        return data
 
-    def _fragment(self, block: tuple, index: int) -> PartitionData:
-        keys, ends, body, offset = block
+    def _locate(self, data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
+        """Where partition KEY's fragment is in the checked block DATA: (start, end), or None if it is not there."""
+        if self.version >= 3:
+            return _locate(data, sk, key)
+        _, keys, ends, base = self.block_directory(data, 0)
         try:
-            return _decode(body[ends[index - 1] if index else 0 : ends[index]])
-        except (ValueError, TypeError, msgpack.UnpackException) as e:
-            raise Corruption(self.data_path, offset, f"fragment {index} undecodable: {e}") from None
-
-    def _find(self, block: tuple, key: bytes) -> PartitionData | None:
-        try:
-            index = block[0].index(key)
+            index = keys.index(key)
         except ValueError:
             return None
-        return self._fragment(block, index)
+        return base + (ends[index - 1] if index else 0), base + ends[index]
+
+    def _find(self, i: int, sk: bytes, key: bytes) -> PartitionData | None:
+        """Partition KEY's fragment in block I, decoded, or None."""
+        data = self._block(i)
+        where = self._locate(data, sk, key)
+        if where is None:
+            return None
+        return self.decode_fragment(data[where[0] : where[1]], self.offsets[i])
 
     def _blocks_of(self, sk: bytes) -> tuple[int, int]:
         i = bisect_left(self.last_sks, sk)
@@ -195,14 +266,17 @@ class SSTableReader:
             return None
         if i + 1 < len(first_sks) and first_sks[i + 1] <= sk:
             return self.partition(sk, key)
-        block = None if self.cache is None else self.cache.get((self.uid, i))
-        if block is None:
-            block = self._load_block(i)
-        try:
-            index = block[0].index(key)
-        except ValueError:
+        cache = self.cache
+        data = None if cache is None else cache.get((self.uid << 32) | i)
+        if data is None:
+            data = self._load(i)
+        where = _locate(data, sk, key) if self.version >= 3 else self._locate(data, sk, key)
+        if where is None:
             return None
-        return self._fragment(block, index)
+        try:
+            return _decode(data[where[0] : where[1]])
+        except (ValueError, TypeError, msgpack.UnpackException) as e:
+            raise Corruption(self.data_path, self.offsets[i], f"fragment undecodable: {e}") from None
 
     def partition(
         self,
@@ -220,7 +294,7 @@ class SSTableReader:
         i, j = self._blocks_of(sk)
         if i >= j:
             return None
-        head = self._find(self.cached_block(i), key)
+        head = self._find(i, sk, key)
         if head is None:
             return None
         deletion, ranges, first_rows = head
@@ -238,7 +312,7 @@ class SSTableReader:
             if b == i:
                 rows = first_rows
             else:
-                frag = self._find(self.cached_block(b), key)
+                frag = self._find(b, sk, key)
                 rows = frag[2] if frag else []
             for row in reversed(rows) if reverse else rows:
                 ck = row[0]
@@ -248,23 +322,24 @@ class SSTableReader:
                         return deletion, ranges, out
         return deletion, ranges, out
 
-    def fragments(self) -> Iterator[tuple[bytes, bytes, int, bytes, tuple]]:
-        """Every fragment in file order: (sort key, key, block number, packed bytes, block). A partition's fragments
-        are consecutive; compaction copies the bytes of a partition that needs no merging."""
+    def fragments(self) -> Iterator[tuple[bytes, bytes, int, bytes, int]]:
+        """Every fragment in file order: (sort key, key, block number, packed bytes, block offset). A partition's
+        fragments are consecutive; compaction copies the bytes of a partition that needs no merging."""
         for b in range(len(self.offsets)):
-            block = self.read_block(b)
-            keys, ends, body, _ = block
-            start = 0
-            for key, end in zip(keys, ends, strict=True):
-                yield partition_sort_key(key), key, b, bytes(body[start:end]), block
-                start = end
+            data = self.read_block(b)
+            offset = self.offsets[b]
+            sks, keys, ends, base = self.block_directory(data, offset)
+            start = base
+            for sk, key, end in zip(sks, keys, ends, strict=True):
+                yield sk, key, b, data[start : base + end], offset
+                start = base + end
 
-    def decode_fragment(self, blob: bytes, block: tuple) -> PartitionData:
+    def decode_fragment(self, blob: bytes, offset: int) -> PartitionData:
+        """A packed fragment of the block at file OFFSET, decoded (Corruption if it cannot be)."""
         try:
             return _decode(blob)
         except (ValueError, TypeError, msgpack.UnpackException) as e:
-            raise Corruption(self.data_path, block[3], f"fragment undecodable: {e}") from None
-
+            raise Corruption(self.data_path, offset, f"fragment undecodable: {e}") from None
 
     def scan(self, lo: bytes | None = None, hi: bytes | None = None) -> Iterator[tuple]:
         """(sk, key, deletion, ranges, rows) of every partition with LO < sk <= HI, in order."""
@@ -273,20 +348,24 @@ class SSTableReader:
         while b < len(self.offsets):
             if hi is not None and self.first_sks[b] > hi:
                 break
-            block = self.read_block(b)
-            for index, key in enumerate(block[0]):
+            data = self.read_block(b)
+            offset = self.offsets[b]
+            sks, keys, ends, base = self.block_directory(data, offset)
+            start = base
+            for sk, key, end in zip(sks, keys, ends, strict=True):
+                blob = data[start : base + end]
+                start = base + end
                 if current is not None and current[1] == key:
-                    current[4].extend(self._fragment(block, index)[2])
+                    current[4].extend(self.decode_fragment(blob, offset)[2])
                     continue
                 if current is not None:
                     yield tuple(current)
                     current = None
-                sk = partition_sort_key(key)
                 if lo is not None and sk <= lo:
                     continue
                 if hi is not None and sk > hi:
                     return
-                deletion, ranges, rows = self._fragment(block, index)
+                deletion, ranges, rows = self.decode_fragment(blob, offset)
                 current = [sk, key, deletion, ranges, rows]
             b += 1
         if current is not None:

@@ -1,17 +1,19 @@
 """SSTableWriter: streams sorted partitions into a new SSTable, durable and renamed into place on finish().
 
 How this works. Partitions arrive in sort-key order with their rows in clustering order. Each partition is packed
-as one fragment into the current block, and the block is written, behind a small directory of its fragments' keys
-and end offsets, when it passes BLOCK_TARGET bytes, so a wide partition spans
-several blocks (its header, with the partition and range deletions, stays in the first). For each block the index
-records the first sort key and clustering and the last sort key, which is all a reader needs to find the blocks of
-a partition or of a clustering slice by bisection. Components are written under .tmp names, fsynced, then renamed;
-the caller makes the SSTable live by listing it in the table's manifest.
+as one fragment into the current block, and the block is written when it passes BLOCK_TARGET bytes, behind a
+small directory of its fragments' token prefixes, keys and end offsets (fixed-width arrays, which a reader
+searches without decoding them), so a wide partition spans several blocks (its header, with the partition and
+range deletions, stays in the first). For each block the index records the first sort key and clustering and the
+last sort key, which is all a reader needs to find the blocks of a partition or of a clustering slice by bisection.
+Components are written under .tmp names, fsynced, then renamed; the caller makes the SSTable live by listing it in
+the table's manifest.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,7 +22,7 @@ import msgpack
 
 from widecol.storage.sstable.bloom import BloomFilter, hashes
 from widecol.storage.sstable.format import (
-    BLOCK_DIRECTORY,
+    BLOCK_COUNT,
     BLOCK_HEADER,
     BLOCK_TARGET,
     COMPONENTS,
@@ -45,7 +47,8 @@ class SSTableWriter:
         self._offset = DATA_HEADER.size
         self._bloom = BloomFilter.for_keys(max(1, expected_partitions))
         self._packer = msgpack.Packer()
-        self._keys: list[bytes] = []  # the current block: its fragments' keys, end offsets and packed bytes
+        self._keys: list[bytes] = []  # the current block: its fragments' keys, sort keys, ends and packed bytes
+        self._sks: list[bytes] = []
         self._ends: list[int] = []
         self._blobs: list[bytes] = []
         self._bytes = 0
@@ -202,6 +205,7 @@ class SSTableWriter:
         if not self._keys:
             self._first = (sk, first_ck if first_ck is not None else b"")
         self._keys.append(key)
+        self._sks.append(sk)
         self._blobs.append(blob)
         self._bytes += len(blob)
         self._ends.append(self._bytes)
@@ -211,8 +215,15 @@ class SSTableWriter:
     def _close_block(self) -> None:
         if not self._keys:
             return
-        directory = msgpack.packb([self._keys, self._ends])
-        payload = BLOCK_DIRECTORY.pack(len(directory)) + directory + b"".join(self._blobs)
+        n = len(self._keys)
+        key_ends = []
+        end = 0
+        for key in self._keys:
+            end += len(key)
+            key_ends.append(end)
+        ends = struct.pack(f">{2 * n}I", *key_ends, *self._ends)
+        tokens = b"".join([sk[:8] for sk in self._sks])
+        payload = b"".join([BLOCK_COUNT.pack(n), tokens, ends, *self._keys, *self._blobs])
         assert self._first is not None
         self.first_sks.append(self._first[0])
         self.first_cks.append(self._first[1])
@@ -221,7 +232,7 @@ class SSTableWriter:
         record = BLOCK_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         self._data.write(record)
         self._offset += len(record)
-        self._keys, self._ends, self._blobs = [], [], []
+        self._keys, self._sks, self._ends, self._blobs = [], [], [], []
         self._bytes = 0
         self._first = None
 
