@@ -37,9 +37,16 @@ from widecol.storage.commitlog import CommitLog, Position
 from widecol.storage.compaction import compact, size_tiered_candidates
 from widecol.storage.manifest import NAME as MANIFEST_NAME
 from widecol.storage.manifest import Manifest
-from widecol.storage.memtable import CELL_OVERHEAD, PARTITION_OVERHEAD, ROW_OVERHEAD, Memtable
+from widecol.storage.memtable import (
+    CELL_OVERHEAD,
+    EMPTY_STATS,
+    PARTITION_OVERHEAD,
+    ROW_OVERHEAD,
+    Memtable,
+)
 from widecol.storage.mutation import Mutation
 from widecol.storage.sstable.cache import BlockCache
+from widecol.storage.sstable.format import BLOCK_TARGET
 from widecol.storage.sstable.reader import SSTableReader
 from widecol.storage.sstable.writer import SSTableWriter
 from widecol.storage.table import DEFAULT_OPTIONS, Table
@@ -47,6 +54,9 @@ from widecol.storage.token import partition_sort_key, token_of_sort_key
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_NO_TS = 1 << 63
+_local = threading.local()  # .pack: this thread's msgpack packer (a Packer must not be shared by threads)
+_HEAD_BYTES: dict[str, int] = {}  # table id -> bytes of 0x95 and the packed table id
 
 
 @dataclass(frozen=True)
@@ -106,17 +116,22 @@ def validate(m: Mutation) -> None:
         raise InvalidRequest(f"malformed mutation for table {m.table_id}")
 
 
-def prepare(m: Mutation) -> int:
-    """validate(M), and M's memtable.wire_size when it can be held in wire form (else -1), in one pass."""
+def prepare(m: Mutation, pack: Callable[[Any], bytes] = msgpack.packb) -> tuple[bytes, int, bytes | None, tuple]:
+    """validate(M), then M packed as the commit log carries it (msgpack of its wire form) and, when its rows can
+    be held in packed form (memtable.py), what memtable.apply needs for that: (packed, wire_size, fragment,
+    fragment_stats), in one pass over the cells and one msgpack call; else (packed, -1, None, EMPTY_STATS)."""
     key = m.key
     if m.deletion is not None or m.ranges or type(key) is not bytes or not key or len(key) > 0xFFFF:
         validate(m)
-        return -1
+        return pack(m.to_wire()), -1, None, EMPTY_STATS
     size = PARTITION_OVERHEAD + len(key)
     prev_ck = None
     ok = True
+    cells_count = tombstones = ttl_cells = max_ldt = 0
+    min_ts, max_ts = _NO_TS, -_NO_TS
+    rows = m.rows
     try:
-        for ck, rowdel, cells in m.rows:
+        for ck, rowdel, cells in rows:
             if type(ck) is not bytes or (rowdel is not None and not _is_deletion(rowdel)):
                 ok = False
                 break
@@ -125,6 +140,10 @@ def prepare(m: Mutation) -> int:
                     size = -1
                 else:
                     size += ROW_OVERHEAD + len(ck)
+                    if rowdel is not None:
+                        tombstones += 1
+                        min_ts, max_ts = min(min_ts, rowdel[0]), max(max_ts, rowdel[0])
+                        max_ldt = max(max_ldt, rowdel[1])
             prev_ck = ck
             prev = None
             for colkey, ts, value, ldt, ttl in cells:
@@ -138,13 +157,44 @@ def prepare(m: Mutation) -> int:
                     if prev is not None and colkey <= prev:
                         size = -1
                     else:
-                        size += CELL_OVERHEAD + len(colkey) + (len(value) if value is not None else 0)
+                        size += CELL_OVERHEAD + len(colkey)
+                        if ts < min_ts:
+                            min_ts = ts
+                        if ts > max_ts:
+                            max_ts = ts
+                        if ldt > max_ldt:
+                            max_ldt = ldt
+                        if value is None:
+                            tombstones += 1
+                        else:
+                            size += len(value)
+                            if ttl:
+                                ttl_cells += 1
                 prev = colkey
+            cells_count += len(cells)
     except (TypeError, ValueError):
         ok = False
     if not ok:
         raise InvalidRequest(f"malformed mutation for table {m.table_id}")
-    return size
+    table_id = m.table_id
+    packed = pack([table_id, key, None, [], rows])
+    if size < 0:
+        return packed, -1, None, EMPTY_STATS
+    # packed is 0x95, table id, key, nil, empty array, rows; the fragment [None, [], rows] is 0x93 and the rest.
+    head = _HEAD_BYTES.get(table_id)
+    if head is None:
+        head = _HEAD_BYTES[table_id] = len(msgpack.packb(table_id)) + 1
+    fragment = b"\x93" + packed[head + (2 if len(key) < 256 else 3) + len(key):]
+    if len(fragment) > BLOCK_TARGET and len(rows) > 1:  # too big for one fragment (memtable.pack_fragment)
+        return packed, -1, None, EMPTY_STATS
+    return packed, size, fragment, (len(rows), cells_count, tombstones, ttl_cells, min_ts, max_ts, max_ldt)
+
+
+def _array_header(n: int) -> bytes:
+    """msgpack's header of an array of N items."""
+    if n < 16:
+        return bytes((0x90 | n,))
+    return b"\xdc" + n.to_bytes(2, "big") if n < 0x10000 else b"\xdd" + n.to_bytes(4, "big")
 
 
 def _range_order(r: tuple) -> tuple:
@@ -343,13 +393,18 @@ class Engine:
         """
         tables = self.tables
         prepared = []
+        pieces = [_array_header(len(mutations))]
+        pack = getattr(_local, "pack", None)
+        if pack is None:
+            pack = _local.pack = msgpack.Packer().pack
         for m in mutations:
             table = tables.get(m.table_id)
             if table is None:
                 raise InvalidRequest(f"unknown table {m.table_id}")
-            size = prepare(m)
-            prepared.append((table, partition_sort_key(m.key), m, size))
-        payload = msgpack.packb([m.to_wire() for m in mutations])
+            packed, size, fragment, stats = prepare(m, pack)
+            prepared.append((table, partition_sort_key(m.key), m, size, fragment, stats))
+            pieces.append(packed)
+        payload = b"".join(pieces)  # msgpack of [m.to_wire() for m in mutations]
         limit = self.options.memtable_bytes
         with self.lock:
             while self._frozen_bytes >= limit and not self.closing:
@@ -357,8 +412,8 @@ class Engine:
             self._check_background()
             position = self.commitlog.append(payload, {p[0].table_id for p in prepared})
             largest = None
-            for table, sk, m, size in prepared:
-                table.memtable.apply(sk, m.key, m.deletion, m.ranges, m.rows, size)
+            for table, sk, m, size, fragment, stats in prepared:
+                table.memtable.apply(sk, m.key, m.deletion, m.ranges, m.rows, size, fragment, stats)
             total = 0
             for table in self.tables.values():
                 total += table.memtable.size
@@ -442,9 +497,10 @@ class Engine:
             table.manifest.next_generation += 1
         writer = SSTableWriter(table.directory, generation, len(memtable))
         try:
+            run: list = []  # consecutive packed partitions, written in one add_fragments call
             for sk, p in memtable.entries():
                 if isinstance(p, tuple):
-                    writer.add_wire(sk, p[0], p[1])
+                    run.append((sk, p))
                     continue
                 rows = p.rows
                 if p.order is not None:
@@ -452,7 +508,11 @@ class Engine:
                 else:
                     row_list = [(ck, row[0], row[1]) for ck, row in sorted(rows.items())]
                 ranges = sorted(p.ranges, key=_range_order) if p.ranges else p.ranges
+                if run:
+                    writer.add_fragments(run, EMPTY_STATS)
+                    run = []
                 writer.add_partition(sk, p.key, p.deletion, ranges, row_list)
+            writer.add_fragments(run, memtable.wire_stats)
             writer.finish()
         except BaseException:
             writer.abort()

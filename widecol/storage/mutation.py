@@ -62,7 +62,8 @@ class Mutation:
         """An INSERT: the row marker plus every column of COLUMNS."""
         ldt = now + ttl if ttl else 0
         cells = [[ROW_MARKER, timestamp, b"", ldt, ttl]]
-        cells.extend([column, timestamp, value, ldt, ttl] for column, value in columns.items())
+        for column, value in columns.items():  # a loop, not a generator: this is on every INSERT's path
+            cells.append([column, timestamp, value, ldt, ttl])
         if not self.rows:
             self.rows.append([clustering, None, cells])
         else:

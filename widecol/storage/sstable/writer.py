@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
+import mmh3
 import msgpack
 
 from widecol.storage.sstable.bloom import BloomFilter, hashes
@@ -132,48 +133,53 @@ class SSTableWriter:
         if self._bytes >= BLOCK_TARGET:
             self._close_block()
 
-    def add_wire(self, sk: bytes, key: bytes, rows: list) -> None:
-        """Append a partition with no partition or range deletion whose ROWS are in mutation wire form
-        ([clustering, row deletion list or None, [[colkey, ts, value, ldt, ttl], ...]]), in strictly increasing
-        clustering order, each row's cells in strictly increasing column-key order (a memtable's wire-form
-        partition). They are packed as they are: the fragment format is the same wire form."""
-        blob = self._packer.pack([None, [], rows])
-        if len(blob) > BLOCK_TARGET and len(rows) > 1:  # a wide partition: split it across blocks
-            self.add_partition(sk, key, None, [], [
-                (ck, None if rd is None else (rd[0], rd[1]), {c[0]: (c[1], c[2], c[3], c[4]) for c in cells})
-                for ck, rd, cells in rows
-            ])
-            return
-        self._partitions += 1
-        self._bloom.add(hashes(key))
-        if self._min_sk is None:
-            self._min_sk = sk
-        min_ts, max_ts, max_ldt = self._min_ts, self._max_ts, self._max_ldt
-        tombstones = ttl_cells = cells_count = 0
-        for _ck, rowdel, cells in rows:
-            if rowdel is not None:
-                tombstones += 1
-                min_ts, max_ts, max_ldt = min(min_ts, rowdel[0]), max(max_ts, rowdel[0]), max(max_ldt, rowdel[1])
-            cells_count += len(cells)
-            for cell in cells:
-                ts = cell[1]
-                if ts < min_ts:
-                    min_ts = ts
-                if ts > max_ts:
-                    max_ts = ts
-                if cell[3] > max_ldt:
-                    max_ldt = cell[3]
-                if cell[2] is None:
-                    tombstones += 1
-                elif cell[4]:
-                    ttl_cells += 1
-        self._min_ts, self._max_ts, self._max_ldt = min_ts, max_ts, max_ldt
+    def add_fragments(self, items: Iterable[tuple[bytes, tuple[bytes, bytes]]], stats: tuple) -> None:
+        """Append each (sort key, (key, fragment)) of ITEMS, in order: partitions a memtable holds in packed form
+        (memtable.pack_fragment: one fragment each, no partition or range deletion), whose summed statistics are
+        STATS (memtable.EMPTY_STATS). Their bytes are copied as they are; as for add_packed, the index records
+        b"" as a first clustering. One loop with the bloom filter's add inline: this is most of a flush."""
+        bloom = self._bloom
+        bits, m, k = bloom.bits, bloom.m, bloom.k - 1
+        hash64 = mmh3.hash64
+        keys, sks, ends, blobs, nbytes = self._keys, self._sks, self._ends, self._blobs, self._bytes
+        first_sk = self._min_sk
+        partitions = 0
+        for sk, (key, blob) in items:
+            h1, h2 = hash64(key, 0, True, False)
+            b = h1 % m
+            step = (h2 | 1) % m
+            bits[b >> 3] |= 1 << (b & 7)
+            for _ in range(k):
+                b += step
+                if b >= m:
+                    b -= m
+                bits[b >> 3] |= 1 << (b & 7)
+            if not keys:
+                self._first = (sk, b"")
+                if first_sk is None:
+                    first_sk = sk
+            keys.append(key)
+            sks.append(sk)
+            blobs.append(blob)
+            nbytes += len(blob)
+            ends.append(nbytes)
+            partitions += 1
+            if nbytes >= BLOCK_TARGET:
+                self._bytes, self._last_sk = nbytes, sk
+                self._close_block()
+                keys, sks, ends, blobs, nbytes = self._keys, self._sks, self._ends, self._blobs, 0
+        self._bytes = nbytes
+        if keys:
+            self._last_sk = sks[-1]
+        self._min_sk = first_sk
+        self._partitions += partitions
+        rows, cells, tombstones, ttl_cells, min_ts, max_ts, max_ldt = stats
+        self._rows += rows
+        self._cells += cells
         self._tombstones += tombstones
         self._ttl_cells += ttl_cells
-        self._cells += cells_count
-        self._add_fragment(sk, key, None, rows[0][0] if rows else None, blob, len(rows))
-        if self._bytes >= BLOCK_TARGET:
-            self._close_block()
+        self._min_ts, self._max_ts = min(self._min_ts, min_ts), max(self._max_ts, max_ts)
+        self._max_ldt = max(self._max_ldt, max_ldt)
 
     def add_packed(self, sk: bytes, key: bytes, blob: bytes, source: dict) -> None:
         """Append a whole partition given as one packed fragment, copied as it is from another SSTable whose
