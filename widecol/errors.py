@@ -60,55 +60,56 @@ class TruncateError(WidecolError):
     code = 0x1003
 
 
-class WriteTimeout(WidecolError):
+class _LevelNotMet(WidecolError):
+    """What timeouts and failures share: the consistency level, and the responses received and required."""
+
+    def __init__(self, message: str, consistency: str, received: int, required: int) -> None:
+        super().__init__(message)
+        self.consistency = consistency
+        self.received = received
+        self.required = required
+
+
+def _timed_out(consistency: str, received: int, required: int) -> str:
+    return f"Operation timed out - received only {received} responses (required {required}) at consistency {consistency}"
+
+
+def _failed(consistency: str, received: int, required: int, failures: int) -> str:
+    return (f"Operation failed - received {received} responses and {failures} failures at consistency "
+            f"{consistency} (required {required})")
+
+
+class WriteTimeout(_LevelNotMet):
     """The level's count of acknowledgements did not arrive in time; the write may still be applied."""
 
     code = 0x1100
 
     def __init__(self, consistency: str, received: int, required: int, write_type: str = "SIMPLE") -> None:
-        super().__init__(
-            f"Operation timed out - received only {received} responses (required {required}) "
-            f"at consistency {consistency}"
-        )
-        self.consistency = consistency
-        self.received = received
-        self.required = required
+        super().__init__(_timed_out(consistency, received, required), consistency, received, required)
         self.write_type = write_type
 
 
-class ReadTimeout(WidecolError):
+class ReadTimeout(_LevelNotMet):
     code = 0x1200
 
     def __init__(self, consistency: str, received: int, required: int, data_present: bool = False) -> None:
-        super().__init__(
-            f"Operation timed out - received only {received} responses (required {required}) "
-            f"at consistency {consistency}"
-        )
-        self.consistency = consistency
-        self.received = received
-        self.required = required
+        super().__init__(_timed_out(consistency, received, required), consistency, received, required)
         self.data_present = data_present
 
 
-class ReadFailure(WidecolError):
+class ReadFailure(_LevelNotMet):
     """Replicas answered the read with an error (not a timeout), so the level cannot be met."""
 
     code = 0x1300
 
     def __init__(self, consistency: str, received: int, required: int, failures: int,
                  data_present: bool = False) -> None:
-        super().__init__(
-            f"Operation failed - received {received} responses and {failures} failures at consistency "
-            f"{consistency} (required {required})"
-        )
-        self.consistency = consistency
-        self.received = received
-        self.required = required
+        super().__init__(_failed(consistency, received, required, failures), consistency, received, required)
         self.failures = failures
         self.data_present = data_present
 
 
-class WriteFailure(WidecolError):
+class WriteFailure(_LevelNotMet):
     """Replicas answered the write with an error (not a timeout), so the level cannot be met; replicas that did
     not fail may still have applied it."""
 
@@ -116,13 +117,7 @@ class WriteFailure(WidecolError):
 
     def __init__(self, consistency: str, received: int, required: int, failures: int,
                  write_type: str = "SIMPLE") -> None:
-        super().__init__(
-            f"Operation failed - received {received} responses and {failures} failures at consistency "
-            f"{consistency} (required {required})"
-        )
-        self.consistency = consistency
-        self.received = received
-        self.required = required
+        super().__init__(_failed(consistency, received, required, failures), consistency, received, required)
         self.failures = failures
         self.write_type = write_type
 

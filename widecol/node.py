@@ -224,7 +224,7 @@ class ClusterNode:
         system.peers = self._peer_rows
         _register_views(system, self)
         self.server = await _start_native(config, executor, system, nursery)
-        self.server.repair = self.repair.native_hook(trio.lowlevel.current_trio_token())  # repair
+        self.server.repair = self.repair.native_hook(self.trio_token)  # repair
         self.server.admin["DECOMMISSION"] = self._decommission_command
         self.server.admin["REMOVENODE"] = self._removenode_command
         self.server.admin["CLEANUP"] = self._cleanup_command

@@ -474,14 +474,7 @@ class Engine:
         generation = self._write_sstable(table, memtable)
         with self.lock:
             current = any(m is memtable for m, _ in table.flushing)
-            if table.dropped or table.epoch != epoch:
-                table.remove_files([generation])
-            else:
-                manifest = table.manifest
-                manifest.generations = sorted([*manifest.generations, generation])
-                manifest.replay_position = max(manifest.replay_position, tuple(position))  # type: ignore[assignment]
-                manifest.save(table.directory)
-                table.sstables[generation] = SSTableReader(table.directory, generation, self.block_cache)
+            self._install(table, generation, epoch, position)
             if current:
                 table.flushing = [(m, p) for m, p in table.flushing if m is not memtable]
                 self._frozen_bytes -= memtable.size
@@ -534,15 +527,23 @@ class Engine:
             epoch = table.epoch
             generation = self._write_sstable(table, memtable)
             with self.lock:
-                if table.dropped or table.epoch != epoch:
-                    table.remove_files([generation])
-                    continue
-                manifest = table.manifest
-                manifest.generations = sorted([*manifest.generations, generation])
-                manifest.save(table.directory)
-                table.sstables[generation] = SSTableReader(table.directory, generation, self.block_cache)
+                self._install(table, generation, epoch)
                 table.refresh_view()
             self._compaction_wanted.set()
+
+    def _install(self, table: Table, generation: int, epoch: int, position: Position | None = None) -> None:
+        """Name the durable SSTable GENERATION in TABLE's manifest (raising its replay position to POSITION when
+        it came from the commit log) and open it; or delete it if the table was truncated or dropped since EPOCH.
+        With the lock held; the caller refreshes the table's view."""
+        if table.dropped or table.epoch != epoch:
+            table.remove_files([generation])
+            return
+        manifest = table.manifest
+        manifest.generations = sorted([*manifest.generations, generation])
+        if position is not None:
+            manifest.replay_position = max(manifest.replay_position, tuple(position))  # type: ignore[assignment]
+        manifest.save(table.directory)
+        table.sstables[generation] = SSTableReader(table.directory, generation, self.block_cache)
 
     def _check_background(self) -> None:
         if self.background_error is not None:
