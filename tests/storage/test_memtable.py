@@ -1,6 +1,6 @@
 """The memtable: merge on arrival, order by (token, key) and by clustering, memory accounting."""
 
-from widecol.storage.memtable import Memtable, rows_of
+from widecol.storage.memtable import Memtable, fragment_stats, pack_fragment, packed_size, rows_of, wire_size
 from widecol.storage.token import partition_sort_key
 
 
@@ -33,13 +33,40 @@ def test_partitions_walk_in_token_order_and_rows_in_clustering_order():
 
 def test_size_grows_with_data_and_not_with_overwrites():
     m = Memtable()
-    apply(m, b"k", [[b"", None, [[b"v", 1, b"x" * 100, 0, 0]]]])
-    first = m.size
-    assert first > 100
+    rows = [[b"", None, [[b"v", 1, b"x" * 100, 0, 0]]]]
+    apply(m, b"k", rows)
+    (key, fragment) = m.partitions[partition_sort_key(b"k")]
+    assert m.size == packed_size(b"k", fragment) > 100  # packed form: charged by its bytes
     apply(m, b"k", [[b"", None, [[b"v", 2, b"y" * 100, 0, 0]]]])
+    first = m.size
+    assert first == wire_size(b"k", rows)  # promoted: charged as the merged form, the packed charge returned
+    apply(m, b"k", [[b"", None, [[b"v", 3, b"z" * 100, 0, 0]]]])
     assert m.size == first
     apply(m, b"j", [[b"", None, [[b"v", 1, b"x" * 100, 0, 0]]]])
     assert m.size > first
+
+
+def test_packed_partitions_added_in_one_step_match_one_by_one():
+    rows = {b"k%d" % i: [[b"", None, [[b"", 5 + i, b"", 0, 0], [b"v", 5 + i, b"x" * i, 90, 60]]]]
+            for i in range(20)}
+    one = Memtable()
+    for key, r in rows.items():
+        apply(one, key, r)
+    sks = [partition_sort_key(k) for k in rows]
+    parts = [(k, pack_fragment(r)) for k, r in rows.items()]
+    stats = [fragment_stats(r) for r in rows.values()]
+    total = (len(stats), *(sum(s[i] for s in stats) for i in (1, 2, 3)), min(s[4] for s in stats),
+             max(s[5] for s in stats), max(s[6] for s in stats))
+    size = sum(packed_size(k, f) for k, f in parts)
+    batch = Memtable()
+    assert batch.apply_packed(sks, parts, size, total)
+    assert (batch.partitions, batch.size, batch.cells, batch.wire_stats) == (
+        one.partitions, one.size, one.cells, one.wire_stats)
+    assert batch.sort_keys(None, None) == one.sort_keys(None, None)
+    # A sort key already present, or repeated: nothing changes, the caller applies them one by one.
+    assert not batch.apply_packed(sks[:1], parts[:1], 1, total)
+    assert not Memtable().apply_packed(sks[:1] * 2, parts[:1] * 2, 1, total)
+    assert (batch.size, len(batch), batch.wire_stats) == (one.size, len(one), one.wire_stats)
 
 
 def test_a_partition_written_once_is_held_in_wire_form_until_a_second_write():
@@ -56,7 +83,8 @@ def test_a_partition_written_once_is_held_in_wire_form_until_a_second_write():
     size = m.size
     apply(m, b"k", [[b"a", None, [[b"v", 0, b"older", 0, 0]]]])  # loses to the held cell: no new data
     assert isinstance(m.partitions[sk], MemPartition)
-    assert m.size == size and m.cells == 2
+    assert m.size == wire_size(b"k", rows) and m.cells == 2  # the merged form's charge replaces the packed one
+    assert size == packed_size(b"k", pack_fragment(rows))
     assert m.version(sk)[2][0] == (b"a", None, {b"": (1, b"", 0, 0), b"v": (1, b"x", 0, 0)})
     assert rows == [[b"a", None, [[b"", 1, b"", 0, 0], [b"v", 1, b"x", 0, 0]]], [b"b", [2, 9], []]]  # not changed
     apply(m, b"j", [[b"", None, [[b"v", 1, b"x", 0, 0], [b"a", 1, b"y", 0, 0]]]])  # columns out of order

@@ -4,9 +4,10 @@ flush copies packed partitions with statistics summed at apply time."""
 import msgpack
 import pytest
 
-from widecol.storage.engine import Engine, EngineOptions, _array_header, prepare
+from widecol.storage.engine import Engine, EngineOptions
 from widecol.storage.memtable import EMPTY_STATS, Memtable, fragment_stats, pack_fragment
 from widecol.storage.mutation import Mutation
+from widecol.storage.prepare import array_header, prepare
 from widecol.storage.sstable.reader import SSTableReader
 from widecol.storage.sstable.writer import SSTableWriter
 from widecol.storage.token import partition_sort_key
@@ -38,9 +39,9 @@ def test_prepare_packs_the_commit_log_bytes_and_the_fragment_in_one_call():
             assert fragment == msgpack.packb([None, [], m.rows]) == pack_fragment(m.rows)
             assert stats == fragment_stats(m.rows)
     assert [prepare(m)[1] >= 0 for m in ms] == [True, True, True, False, False, False, False]
-    assert _array_header(len(packed)) + b"".join(packed) == msgpack.packb([m.to_wire() for m in ms])
+    assert array_header(len(packed)) + b"".join(packed) == msgpack.packb([m.to_wire() for m in ms])
     for n in (0, 1, 15, 16, 65535, 65536, 70000):
-        assert _array_header(n) == msgpack.packb([0] * n)[: -n or None]  # 0 packs as one byte
+        assert array_header(n) == msgpack.packb([0] * n)[: -n or None]  # 0 packs as one byte
 
 
 def _flush_stats(tmp_path, name, fill):

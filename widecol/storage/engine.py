@@ -6,7 +6,9 @@ How this works.
   fresh segment whose id is above every id ever used, and start the background threads.
 - apply_batch(): validate, log the mutations as one record (one os.write), then merge them into the memtables, all
   under the engine's lock so that a memtable switch splits the log at an exact position. In batch mode it then
-  waits for the fsync covering the record (group commit with every concurrent writer).
+  waits for the fsync covering the record (group commit with every concurrent writer). A batch of INSERTs built
+  by Mutation.put (each with its `plain` summary, all to one table) takes a fast path, prepare_plain: no Python
+  work per cell, and its partitions enter the memtable in packed form in one step (Memtable.apply_packed).
 - When the memtables together pass `memtable_bytes`, the largest is frozen and queued for the flush thread;
   writers wait while frozen memtables already hold that much again, which bounds memory to about twice the limit.
 - After each flush, and once at open, the compaction thread looks for size-tiered candidates.
@@ -37,16 +39,10 @@ from widecol.storage.commitlog import CommitLog, Position
 from widecol.storage.compaction import compact, size_tiered_candidates
 from widecol.storage.manifest import NAME as MANIFEST_NAME
 from widecol.storage.manifest import Manifest
-from widecol.storage.memtable import (
-    CELL_OVERHEAD,
-    EMPTY_STATS,
-    PARTITION_OVERHEAD,
-    ROW_OVERHEAD,
-    Memtable,
-)
+from widecol.storage.memtable import EMPTY_STATS, Memtable
 from widecol.storage.mutation import Mutation
+from widecol.storage.prepare import array_header, prepare, prepare_plain, validate
 from widecol.storage.sstable.cache import BlockCache
-from widecol.storage.sstable.format import BLOCK_TARGET
 from widecol.storage.sstable.reader import SSTableReader
 from widecol.storage.sstable.writer import SSTableWriter
 from widecol.storage.table import DEFAULT_OPTIONS, Table
@@ -54,9 +50,8 @@ from widecol.storage.token import partition_sort_key, token_of_sort_key
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-_NO_TS = 1 << 63
 _local = threading.local()  # .pack: this thread's msgpack packer (a Packer must not be shared by threads)
-_HEAD_BYTES: dict[str, int] = {}  # table id -> bytes of 0x95 and the packed table id
+_PLAIN_BATCH = 8  # prepare_plain's fixed cost (a dozen passes) pays from about this many mutations
 
 
 @dataclass(frozen=True)
@@ -90,119 +85,8 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def validate(m: Mutation) -> None:
-    """Raise InvalidRequest unless M is well formed: the engine never logs what it could not apply."""
-    key = m.key
-    if type(key) is not bytes or not key:
-        raise InvalidRequest("Key may not be empty")
-    if len(key) > 0xFFFF:
-        raise InvalidRequest(f"Key length of {len(key)} is longer than maximum of 65535")
-    try:
-        ok = m.deletion is None or _is_deletion(m.deletion)
-        for start, end, ts, ldt in m.ranges:
-            ok = ok and (start is None or type(start) is bytes) and (end is None or type(end) is bytes)
-            ok = ok and type(ts) is int and type(ldt) is int
-        for ck, rowdel, cells in m.rows:
-            ok = ok and type(ck) is bytes and (rowdel is None or _is_deletion(rowdel))
-            for colkey, ts, value, ldt, ttl in cells:
-                if not (
-                    type(colkey) is bytes and type(ts) is int and type(ldt) is int and type(ttl) is int
-                    and (value is None or type(value) is bytes) and ttl >= 0
-                ):
-                    ok = False
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise InvalidRequest(f"malformed mutation for table {m.table_id}")
-
-
-def prepare(m: Mutation, pack: Callable[[Any], bytes] = msgpack.packb) -> tuple[bytes, int, bytes | None, tuple]:
-    """validate(M), then M packed as the commit log carries it (msgpack of its wire form) and, when its rows can
-    be held in packed form (memtable.py), what memtable.apply needs for that: (packed, wire_size, fragment,
-    fragment_stats), in one pass over the cells and one msgpack call; else (packed, -1, None, EMPTY_STATS)."""
-    key = m.key
-    if m.deletion is not None or m.ranges or type(key) is not bytes or not key or len(key) > 0xFFFF:
-        validate(m)
-        return pack(m.to_wire()), -1, None, EMPTY_STATS
-    size = PARTITION_OVERHEAD + len(key)
-    prev_ck = None
-    ok = True
-    cells_count = tombstones = ttl_cells = max_ldt = 0
-    min_ts, max_ts = _NO_TS, -_NO_TS
-    rows = m.rows
-    try:
-        for ck, rowdel, cells in rows:
-            if type(ck) is not bytes or (rowdel is not None and not _is_deletion(rowdel)):
-                ok = False
-                break
-            if size >= 0:
-                if prev_ck is not None and ck <= prev_ck:
-                    size = -1
-                else:
-                    size += ROW_OVERHEAD + len(ck)
-                    if rowdel is not None:
-                        tombstones += 1
-                        min_ts, max_ts = min(min_ts, rowdel[0]), max(max_ts, rowdel[0])
-                        max_ldt = max(max_ldt, rowdel[1])
-            prev_ck = ck
-            prev = None
-            for colkey, ts, value, ldt, ttl in cells:
-                if not (
-                    type(colkey) is bytes and type(ts) is int and type(ldt) is int and type(ttl) is int
-                    and (value is None or type(value) is bytes) and ttl >= 0
-                ):
-                    ok = False
-                    break
-                if size >= 0:
-                    if prev is not None and colkey <= prev:
-                        size = -1
-                    else:
-                        size += CELL_OVERHEAD + len(colkey)
-                        if ts < min_ts:
-                            min_ts = ts
-                        if ts > max_ts:
-                            max_ts = ts
-                        if ldt > max_ldt:
-                            max_ldt = ldt
-                        if value is None:
-                            tombstones += 1
-                        else:
-                            size += len(value)
-                            if ttl:
-                                ttl_cells += 1
-                prev = colkey
-            cells_count += len(cells)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise InvalidRequest(f"malformed mutation for table {m.table_id}")
-    table_id = m.table_id
-    packed = pack([table_id, key, None, [], rows])
-    if size < 0:
-        return packed, -1, None, EMPTY_STATS
-    # packed is 0x95, table id, key, nil, empty array, rows; the fragment [None, [], rows] is 0x93 and the rest.
-    head = _HEAD_BYTES.get(table_id)
-    if head is None:
-        head = _HEAD_BYTES[table_id] = len(msgpack.packb(table_id)) + 1
-    fragment = b"\x93" + packed[head + (2 if len(key) < 256 else 3) + len(key):]
-    if len(fragment) > BLOCK_TARGET and len(rows) > 1:  # too big for one fragment (memtable.pack_fragment)
-        return packed, -1, None, EMPTY_STATS
-    return packed, size, fragment, (len(rows), cells_count, tombstones, ttl_cells, min_ts, max_ts, max_ldt)
-
-
-def _array_header(n: int) -> bytes:
-    """msgpack's header of an array of N items."""
-    if n < 16:
-        return bytes((0x90 | n,))
-    return b"\xdc" + n.to_bytes(2, "big") if n < 0x10000 else b"\xdd" + n.to_bytes(4, "big")
-
-
 def _range_order(r: tuple) -> tuple:
     return (r[0] is not None, r[0] or b"")
-
-
-def _is_deletion(d: Any) -> bool:
-    return len(d) == 2 and type(d[0]) is int and type(d[1]) is int
 
 
 class Engine:
@@ -391,12 +275,32 @@ class Engine:
         When this returns the mutations are readable and have reached the operating system; in batch mode (and
         WAIT true) they are also fsynced. With WAIT false, call wait_durable(position) for that.
         """
-        tables = self.tables
-        prepared = []
-        pieces = [_array_header(len(mutations))]
         pack = getattr(_local, "pack", None)
         if pack is None:
             pack = _local.pack = msgpack.Packer().pack
+        plain = prepare_plain(mutations, pack) if len(mutations) >= _PLAIN_BATCH else None
+        if plain is None:
+            return self._apply_general(mutations, wait, pack)
+        table_id, payload, sks, parts, size, stats = plain
+        table = self.tables.get(table_id)
+        if table is None:
+            raise InvalidRequest(f"unknown table {table_id}")
+        with self.lock:
+            self._wait_for_flushes()
+            position = self.commitlog.append(payload, (table_id,))
+            memtable = table.memtable
+            if not memtable.apply_packed(sks, parts, size, stats):  # a key repeated or already written
+                for sk, m in zip(sks, mutations, strict=True):
+                    memtable.apply(sk, m.key, None, [], m.rows)
+            self._maybe_switch()
+        if wait and self.commitlog.sync_mode == "batch":
+            self.commitlog.wait_synced(position)
+        return position
+
+    def _apply_general(self, mutations: Sequence[Mutation], wait: bool, pack: Callable[[Any], bytes]) -> Position:
+        tables = self.tables
+        prepared = []
+        pieces = [array_header(len(mutations))]
         for m in mutations:
             table = tables.get(m.table_id)
             if table is None:
@@ -405,25 +309,32 @@ class Engine:
             prepared.append((table, partition_sort_key(m.key), m, size, fragment, stats))
             pieces.append(packed)
         payload = b"".join(pieces)  # msgpack of [m.to_wire() for m in mutations]
-        limit = self.options.memtable_bytes
         with self.lock:
-            while self._frozen_bytes >= limit and not self.closing:
-                self.flushed.wait()
-            self._check_background()
+            self._wait_for_flushes()
             position = self.commitlog.append(payload, {p[0].table_id for p in prepared})
-            largest = None
             for table, sk, m, size, fragment, stats in prepared:
                 table.memtable.apply(sk, m.key, m.deletion, m.ranges, m.rows, size, fragment, stats)
-            total = 0
-            for table in self.tables.values():
-                total += table.memtable.size
-                if largest is None or table.memtable.size > largest.memtable.size:
-                    largest = table
-            if total > limit and largest is not None:
-                self._switch(largest)
+            self._maybe_switch()
         if wait and self.commitlog.sync_mode == "batch":
             self.commitlog.wait_synced(position)
         return position
+
+    def _wait_for_flushes(self) -> None:
+        """Block while frozen memtables hold memtable_bytes (lock held); raise a background thread's failure."""
+        while self._frozen_bytes >= self.options.memtable_bytes and not self.closing:
+            self.flushed.wait()
+        self._check_background()
+
+    def _maybe_switch(self) -> None:
+        """Freeze the largest memtable if the memtables together pass memtable_bytes (lock held)."""
+        largest = None
+        total = 0
+        for table in self.tables.values():
+            total += table.memtable.size
+            if largest is None or table.memtable.size > largest.memtable.size:
+                largest = table
+        if total > self.options.memtable_bytes and largest is not None:
+            self._switch(largest)
 
     def wait_durable(self, position: Position) -> None:
         """Block until everything up to POSITION is fsynced (batch mode semantics, in either mode)."""

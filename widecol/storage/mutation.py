@@ -10,6 +10,12 @@ carry it with no conversion:
     cells    = [[colkey, timestamp, value, ldt, ttl], ...] value None is a tombstone
 
 The builder methods below are what callers use; they compute ldt from the NOW they are given (local seconds).
+
+`plain` is a summary that put() leaves when it built the whole mutation as one row the memtable can hold in packed
+form (memtable.py): well-typed, no deletions, column keys in strictly increasing order. The engine then skips
+its per-cell checks and walk (prepare.prepare_plain). Every other builder method clears it; code that changes a
+built mutation other than through these methods must clear it too (none does: mutations are built, then applied
+or sent).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from widecol.storage.cells import COMPLEX_SEP, ROW_MARKER
 
 
 class Mutation:
-    __slots__ = ("table_id", "key", "deletion", "ranges", "rows", "_rows_by_ck")
+    __slots__ = ("table_id", "key", "deletion", "ranges", "rows", "_rows_by_ck", "plain")
 
     def __init__(
         self,
@@ -36,10 +42,12 @@ class Mutation:
         self.ranges = ranges if ranges is not None else []
         self.rows = rows if rows is not None else []
         self._rows_by_ck: dict[bytes, list] | None = None
+        self.plain: tuple | None = None  # (timestamp, ldt, ttl, cells, tombstones): see above
 
     # -- building ------------------------------------------------------------------------------------------------
 
     def _row(self, clustering: bytes) -> list:
+        self.plain = None
         if self._rows_by_ck is None:
             self._rows_by_ck = {r[0]: r for r in self.rows}
         row = self._rows_by_ck.get(clustering)
@@ -62,12 +70,32 @@ class Mutation:
         """An INSERT: the row marker plus every column of COLUMNS."""
         ldt = now + ttl if ttl else 0
         cells = [[ROW_MARKER, timestamp, b"", ldt, ttl]]
-        for column, value in columns.items():  # a loop, not a generator: this is on every INSERT's path
-            cells.append([column, timestamp, value, ldt, ttl])
-        if not self.rows:
-            self.rows.append([clustering, None, cells])
-        else:
+        if self.rows:  # a second row, or more cells for a row: the general form (_row clears plain)
+            for column, value in columns.items():
+                cells.append([column, timestamp, value, ldt, ttl])
             self._row(clustering)[2].extend(cells)
+            return self
+        self.rows.append([clustering, None, cells])
+        # This is every INSERT's path: one loop builds the cells and checks what plain promises.
+        plain = (
+            type(clustering) is bytes and type(timestamp) is int and type(ttl) is int and ttl >= 0
+            and type(ldt) is int and self.deletion is None and not self.ranges
+        )
+        prev = ROW_MARKER
+        tombstones = 0
+        for column, value in columns.items():
+            cells.append([column, timestamp, value, ldt, ttl])
+            if plain:
+                if type(column) is not bytes or column <= prev:
+                    plain = False
+                elif type(value) is not bytes:
+                    if value is None:
+                        tombstones += 1
+                    else:
+                        plain = False
+                prev = column
+        if plain:
+            self.plain = (timestamp, ldt, ttl, len(cells), tombstones)
         return self
 
     def delete_cell(self, clustering: bytes, column: bytes, timestamp: int, now: int) -> Mutation:
@@ -84,10 +112,12 @@ class Mutation:
 
     def delete_range(self, start: bytes | None, end: bytes | None, timestamp: int, now: int) -> Mutation:
         """Delete the clustering range [START, END) (None: unbounded)."""
+        self.plain = None
         self.ranges.append([start, end, timestamp, now])
         return self
 
     def delete_partition(self, timestamp: int, now: int) -> Mutation:
+        self.plain = None
         self.deletion = [timestamp, now]
         return self
 
@@ -115,7 +145,6 @@ class Mutation:
         if not isinstance(key, bytes) or not isinstance(table_id, str):
             raise ValueError("malformed mutation")
         return cls(table_id, key, deletion, ranges, rows)
-
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Mutation) and self.to_wire() == other.to_wire()
