@@ -3,7 +3,9 @@
 How this works. Writes go through the Engine (which logs them first) into `memtable`. A flush freezes the active
 memtable together with the commit log position it covers, writes it as an SSTable in the background, then installs
 the SSTable by rewriting the manifest. Reads merge the active memtable (copied under the engine's lock), memtables
-being flushed and every SSTable whose bounds and bloom filter admit the partition, by the one rule.
+being flushed and every SSTable whose bounds and bloom filter admit the partition, by the one rule. When the only
+version is from a clean SSTable (its statistics count no tombstone and no TTL cell), every cell in it is live at any
+time, so its rows are returned as decoded, without the clock or the shadowing pass.
 
 A read with a LIMIT does not read whole partitions: it asks each source for a bounded number of rows, merges what is
 certainly complete (up to the nearest last row of a source that may have more) and asks again past it, doubling
@@ -99,8 +101,16 @@ class Table:
         self, key: bytes, start: bytes | None, end: bytes | None, reverse: bool, limit: int | None
     ) -> list[tuple]:
         """Partition KEY's version in every source that has it: (deletion, ranges, rows in [START, END))."""
+        return self._sources(key, start, end, reverse, limit)[0]
+
+    def _sources(
+        self, key: bytes, start: bytes | None, end: bytes | None, reverse: bool, limit: int | None
+    ) -> tuple[list[tuple], bool]:
+        """_versions(), and whether every version came from a clean SSTable (no tombstone and no TTL cell in it, so
+        every cell of it is live at any time)."""
         sk, h = sort_key_and_hashes(key)
         versions = []
+        clean = True
         # The active memtable first, the view second: a memtable switched in between is then read twice (harmless
         # under the merge rule), never missed.
         active = self.memtable
@@ -109,17 +119,21 @@ class Table:
                 version = active.version(sk, start, end, reverse, limit)
             if version is not None:
                 versions.append(version)
+                clean = False
         frozen, sstables = self.view
         for memtable in frozen:
             if sk in memtable.partitions:
                 versions.append(memtable.version(sk, start, end, reverse, limit))  # type: ignore[arg-type]
+                clean = False
         whole = start is None and end is None and limit is None and not reverse
         for sstable in sstables:
             if sstable.may_contain(h, sk):
                 version = sstable.get(sk, key) if whole else sstable.partition(sk, key, start, end, reverse, limit)
                 if version is not None:
                     versions.append(version)
-        return versions
+                    if not sstable.clean:
+                        clean = False
+        return versions, clean
 
     def read_raw(
         self, key: bytes, start: bytes | None = None, end: bytes | None = None, reverse: bool = False,
@@ -150,23 +164,29 @@ class Table:
         """Live rows (clustering, {column key: cell}) of partition KEY in [START, END), in clustering order
         (reversed if REVERSE), at most LIMIT of them. Expired and deleted cells are absent; a row with no live cell
         is absent."""
-        if now is None:
-            now = self.engine.now()
         if limit is None:
-            versions = self._versions(key, start, end, reverse, None)
+            versions, clean = self._sources(key, start, end, reverse, None)
             if not versions:
                 return []
             if len(versions) == 1 and versions[0][0] is None and not versions[0][1]:
                 # One source and no partition or range deletion: its rows are already unique and in order.
+                if clean:  # and no tombstone or TTL: every cell is live
+                    return [(ck, cells) for ck, _, cells in versions[0][2] if cells]
+                if now is None:
+                    now = self.engine.now()
                 out = []
                 for ck, rowdel, cells in versions[0][2]:
                     kept = shadow_row(None if rowdel is None else rowdel[0], cells, now)
                     if kept:
                         out.append((ck, kept))
                 return out
+            if now is None:
+                now = self.engine.now()
             raw = merge_versions(versions)
             live = ((ck, live_row(raw, ck, now)) for ck in sorted(raw[2], reverse=reverse))
             return [(ck, cells) for ck, cells in live if cells]
+        if now is None:
+            now = self.engine.now()
         return live_rows_limited(lambda s, e, n: self.read_raw(key, s, e, reverse, n), start, end, reverse, limit,
                                  now)
 

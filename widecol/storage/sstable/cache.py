@@ -7,6 +7,11 @@ decoding (format version 3). A block's bytes are checked once, when they come fr
 served from memory. Entries are weighed by their bytes plus ENTRY_OVERHEAD, and the least recently used are evicted
 past `capacity` bytes, so the cache counts against the node's memory like a memtable does.
 
+Admission. Until the cache is full every missed block is admitted; once it is full, one in ADMIT_WHEN_FULL. When the
+blocks read are spread over much more data than the cache holds (a large table read at random), each admission
+evicts a block that is about as likely to be read again, so admitting all of them buys no hits and costs an insert
+and an eviction on every miss. A block read often still gets in after a few misses (ADMIT_WHEN_FULL on average).
+
 Never stale: SSTables are immutable, and every reader has a process-unique uid (never the generation number, which
 a truncated or re-created table reuses), so a flush, a compaction, a truncate or a drop can only make entries
 unreachable, never wrong. `forget(uid)` frees a retired reader's entries at once. Thread-safe.
@@ -17,7 +22,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-ENTRY_OVERHEAD = 200  # the bytes object's header, the ordered dict's entry, its int key, the (block, weight) pair
+ENTRY_OVERHEAD = 200  # the bytes object's header, the ordered dict's entry and its int key
+ADMIT_WHEN_FULL = 4  # a full cache admits one missed block in this many
 
 
 class BlockCache:
@@ -26,45 +32,60 @@ class BlockCache:
         self.size = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[int, tuple[bytes, int]] = OrderedDict()
+        self._entries: OrderedDict[int, bytes] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
+        self._declined = 0  # blocks not admitted since the last one admitted to a full cache
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, key: int) -> bytes | None:
+        """The block cached under KEY, now the most recently used, or None. Cost: two dict operations."""
         # No lock: each OrderedDict call is atomic under the interpreter lock; an entry evicted between the two
         # calls is still a correct block to return. (The hit and miss counters are approximate under races.)
-        entries = self._entries
-        entry = entries.get(key)
-        if entry is None:
+        block = self._entries.get(key)
+        if block is None:
             self.misses += 1
             return None
         try:
-            entries.move_to_end(key)
+            self._entries.move_to_end(key)
         except KeyError:
             pass
         self.hits += 1
-        return entry[0]
+        return block
 
-    def put(self, key: int, block: bytes, weight: int) -> None:
-        if weight > self.capacity:
-            return
-        with self._lock:
-            old = self._entries.pop(key, None)
+    def put(self, key: int, block: bytes) -> None:
+        """Cache BLOCK (a checked block's bytes, never mutated) under KEY, weighing len(BLOCK) + ENTRY_OVERHEAD,
+        evicting the least recently used blocks past capacity. A block heavier than the capacity is not kept."""
+        weight = len(block) + ENTRY_OVERHEAD
+        capacity = self.capacity
+        if self.size + weight > capacity:  # full: admit one block in ADMIT_WHEN_FULL (see the module docstring)
+            self._declined += 1
+            if self._declined < ADMIT_WHEN_FULL or weight > capacity:
+                return
+            self._declined = 0
+        entries = self._entries
+        lock = self._lock
+        lock.acquire()  # not `with`: acquire, try and finally cost half as much, on every miss
+        try:
+            old = entries.get(key)  # two readers may load the same block at once
+            entries[key] = block
+            size = self.size + weight
             if old is not None:
-                self.size -= old[1]
-            self._entries[key] = (block, weight)
-            self.size += weight
-            while self.size > self.capacity:
-                _, (_, w) = self._entries.popitem(last=False)
-                self.size -= w
+                size -= len(old) + ENTRY_OVERHEAD
+            if size > capacity:
+                popitem = entries.popitem
+                while size > capacity:
+                    size -= len(popitem(False)[1]) + ENTRY_OVERHEAD
+            self.size = size
+        finally:
+            lock.release()
 
     def forget(self, uid: int) -> None:
         """Drop every block of reader UID (retired by a compaction, a truncate or a drop)."""
         with self._lock:
             for key in [k for k in self._entries if k >> 32 == uid]:
-                self.size -= self._entries.pop(key)[1]
+                self.size -= len(self._entries.pop(key)) + ENTRY_OVERHEAD
 
     def clear(self) -> None:
         with self._lock:

@@ -1,0 +1,152 @@
+"""Point reads of flushed data: SSTableReader.get's int-token fast path, its checks, and Table.read's clean path."""
+
+import os
+import random
+
+import pytest
+
+from widecol.errors import Corruption
+from widecol.storage.mutation import Mutation
+from widecol.storage.sstable import reader as reader_module
+from widecol.storage.sstable.cache import BlockCache
+from widecol.storage.sstable.reader import SSTableReader
+from widecol.storage.sstable.writer import SSTableWriter
+from widecol.storage.token import partition_sort_key
+
+T = "ks.t"
+
+
+def write(directory, parts):
+    """parts: [(sort key, key, value)] in sort-key order -> the SSTable's directory, generation 1."""
+    writer = SSTableWriter(directory, 1, len(parts))
+    for sk, key, value in parts:
+        writer.add_partition(sk, key, None, [], [(b"", None, {b"v": (1, value, 0, 0)})])
+    writer.finish()
+
+
+def clustered_parts(seed):
+    """Partitions whose tokens often repeat, so that equal tokens straddle block boundaries: each token is shared by
+    1 to 40 keys (a block holds about 30 of these partitions)."""
+    rng = random.Random(seed)
+    parts = []
+    token = 1 << 40
+    while len(parts) < 2000:
+        token += rng.choice([1, 2, 1000, 1 << 50])
+        for j in range(rng.choice([1, 1, 1, 2, 5, 40])):
+            key = b"key-%d-%d" % (token, j)
+            parts.append((token.to_bytes(8, "big") + key, key, b"value-" + key + b"-" + b"x" * 100))
+    parts.sort()
+    return parts
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_point_reads_find_every_partition_and_no_absent_one_across_shared_token_boundaries(tmp_path, seed):
+    parts = clustered_parts(seed)
+    write(tmp_path, parts)
+    for cache in (None, BlockCache(1 << 16), BlockCache(1 << 22)):
+        reader = SSTableReader(tmp_path, 1, cache)
+        assert len(reader) > 30
+        assert any(a[:8] == b[:8] for a, b in zip(reader.last_sks[:-1], reader.first_sks[1:], strict=True))
+        for _ in range(2):  # from the file, then (some) from the cache
+            for sk, key, value in parts:
+                version = reader.get(sk, key)
+                assert version is not None and version[2][0][2][b"v"][1] == value, key
+        present = {sk for sk, _, _ in parts}
+        for sk, key, _ in parts[::7]:
+            for other in (sk[:8] + key + b"!", sk[:8] + b"a", sk[:8] + b"zz", (int.from_bytes(sk[:8], "big") + 1)
+                          .to_bytes(8, "big") + key):
+                if other not in present:
+                    assert reader.get(other, other[8:]) is None
+        assert reader.get(b"\x00" * 8 + b"k", b"k") is None  # before the first block
+        assert reader.get(b"\xff" * 8 + b"k", b"k") is None  # after the last block
+
+
+def test_point_reads_agree_with_partition_reads_on_real_tokens(tmp_path):
+    keys = [b"k%d" % i for i in range(3000)]
+    parts = sorted((partition_sort_key(k), k, b"v" * (i % 300)) for i, k in enumerate(keys))
+    write(tmp_path, parts)
+    reader = SSTableReader(tmp_path, 1, BlockCache(1 << 20))
+    for sk, key, value in parts:
+        assert reader.get(sk, key) == reader.partition(sk, key) == (None, [], [(b"", None, {b"v": (1, value, 0, 0)})])
+    for i in range(3000, 3500):
+        key = b"k%d" % i
+        assert reader.get(partition_sort_key(key), key) is None
+
+
+def test_a_point_read_of_a_corrupted_block_raises_corruption_and_a_cached_checked_block_is_served(tmp_path):
+    parts = sorted((partition_sort_key(b"k%d" % i), b"k%d" % i, b"value%d" % i + b"x" * 100) for i in range(500))
+    write(tmp_path, parts)
+    cache = BlockCache(1 << 20)
+    reader = SSTableReader(tmp_path, 1, cache)
+    victim = reader.offsets[3]
+    in_victim = [(sk, key) for sk, key, _ in parts if reader._blocks_of(sk)[0] == 3]
+    in_other = [(sk, key) for sk, key, _ in parts if reader._blocks_of(sk)[0] == 4]
+    assert reader.get(*in_other[0]) is not None  # block 4 checked and cached before the damage
+    path = tmp_path / "1-Data.db"
+    data = bytearray(path.read_bytes())
+    data[victim + 40] ^= 0x01
+    data[reader.offsets[4] + 40] ^= 0x01
+    path.write_bytes(bytes(data))  # the same inode: the open reader sees the damage
+    for sk, key in in_victim[:3]:
+        with pytest.raises(Corruption) as info:
+            reader.get(sk, key)
+        assert info.value.path == str(path) and info.value.offset == victim and "checksum" in str(info.value)
+    assert len(cache) == 1  # a damaged block is never cached
+    assert reader.get(*in_other[0]) is not None  # served from the cache: it was checked when it was loaded
+    fresh = SSTableReader(tmp_path, 1, BlockCache(1 << 20))
+    with pytest.raises(Corruption):
+        fresh.get(*in_other[1])
+
+
+def test_a_truncated_data_file_is_corruption_not_a_short_block(tmp_path):
+    parts = sorted((partition_sort_key(b"k%d" % i), b"k%d" % i, b"value%d" % i + b"x" * 100) for i in range(500))
+    write(tmp_path, parts)
+    reader = SSTableReader(tmp_path, 1)
+    last = len(reader) - 1
+    os.truncate(tmp_path / "1-Data.db", reader.offsets[last] + 5)
+    with pytest.raises(Corruption) as info:
+        reader.read_block(last)
+    assert info.value.offset == reader.offsets[last] and "truncated" in str(info.value)
+    with pytest.raises(Corruption):
+        reader.get(reader.last_sks[last], reader.last_sks[last][8:])
+    assert reader.read_block(last - 1)  # the blocks before it are whole
+
+
+def test_the_block_crc_is_zlibs_whichever_implementation_is_used():
+    data = random.Random(5).randbytes(5000)
+    import zlib
+
+    assert reader_module._crc32(data) == zlib.crc32(data)
+    assert reader_module._crc32(memoryview(data)[8:]) == zlib.crc32(data[8:])
+
+
+# -- Table.read over clean and unclean SSTables -----------------------------------------------------------------------
+
+
+def test_reads_of_a_clean_sstable_and_of_one_with_ttls_and_tombstones(open_engine, clock):
+    engine = open_engine()
+    engine.create_table(T)
+    now = int(clock())
+    for i in range(50):
+        engine.apply(Mutation(T, b"k%d" % i).put(b"c", {b"v": b"live%d" % i}, 10, now))
+    engine.flush()
+    table = engine.table(T)
+    (first,) = table.sstables.values()
+    assert first.clean
+    assert table.read(b"k3") == [(b"c", {b"": (10, b"", 0, 0), b"v": (10, b"live3", 0, 0)})]
+    assert table.read(b"absent") == []
+    engine.apply(Mutation(T, b"t").put(b"c", {b"v": b"short"}, 10, now, ttl=5))
+    engine.apply(Mutation(T, b"d").put(b"c", {b"v": b"gone"}, 10, now).delete_cell(b"c", b"w", 11, now))
+    engine.flush()
+    second = [s for s in table.sstables.values() if s is not first][0]
+    assert not second.clean
+    assert dict(table.read(b"t", now=now))[b"c"][b"v"][1] == b"short"
+    assert table.read(b"t", now=now + 10) == []  # expired: the unclean path drops it
+    clock.advance(10)
+    assert table.read(b"t") == []  # `now` taken from the engine's clock when it is needed
+    assert set(dict(table.read(b"d"))[b"c"]) == {b"", b"v"}  # the tombstone is not returned
+    engine.apply(Mutation(T, b"k3").put(b"c", {b"v": b"newer"}, 20, now))
+    engine.flush()  # a second clean source for k3: the merge path
+    assert dict(table.read(b"k3"))[b"c"][b"v"][1] == b"newer"
+    engine.apply(Mutation(T, b"k4").delete_row(b"c", 30, now))
+    assert table.read(b"k4") == []  # the memtable's deletion shadows the clean SSTable's row
