@@ -101,11 +101,11 @@ def token_bound(t: int) -> bytes:
 def sort_key_and_hashes(key: bytes) -> tuple[bytes, tuple[int, int]]:
     """(partition_sort_key(KEY), bloom.hashes(KEY)) with one murmur3 call where Cassandra's token agrees with
     the reference hash (both are the 128-bit MurmurHash3 of the key, seed 0: the token is its first half)."""
-    h1, h2 = mmh3.hash64(key, 0, True, False)
+    h1, h2 = mmh3.hash64(key, 0, True, True)
     tail = len(key) & 15
     if tail and max(key[-tail:]) >= 0x80:
         return partition_sort_key(key), (h1, h2 | 1)
-    t = h1 - (1 << 64) if h1 >= (1 << 63) else h1
+    t = h1
     if t == MIN_TOKEN:
         t = MAX_TOKEN
     return _SORT_PREFIX.pack(t + (1 << 63)) + key, (h1, h2 | 1)

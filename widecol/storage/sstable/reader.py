@@ -21,12 +21,13 @@ import struct
 import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 
 import msgpack
 
 from widecol.errors import Corruption
-from widecol.storage.sstable.bloom import BloomFilter
+from widecol.storage.sstable.bloom import MASK_SHIFT, MASKS, BlockedBloom, read_filter
 from widecol.storage.sstable.cache import BlockCache
 from widecol.storage.sstable.format import (
     BLOCK_COUNT,
@@ -116,22 +117,16 @@ class SSTableReader:
         self.last_sks: list[bytes] = index[2]
         self.offsets: list[int] = index[3]
         self.data_end: int = index[4]
-        self.first_keys = list(zip(self.first_sks, self.first_cks, strict=True))
         self._ends = self.offsets[1:] + [self.data_end]
-        # The token prefixes as ints for get()'s bisection (None if some sort key is too short to have one).
-        self._first_tokens: list[int] = []
-        self._last_tokens: list[int] | None = None
-        unpack = _PREFIX.unpack_from
-        try:
-            self._first_tokens = [unpack(s)[0] for s in self.first_sks]
-            self._last_tokens = [unpack(s)[0] for s in self.last_sks]
-        except (struct.error, TypeError):
-            self._last_tokens = None
         # The sort-key bounds (an empty SSTable's admit nothing: no sort key is both >= 0xff and <= b"").
         self._lo: bytes = self.first_sks[0] if self.offsets else b"\xff"
         self._hi: bytes = self.last_sks[-1] if self.offsets else b""
-        self.bloom = BloomFilter.from_bytes(self._component("Filter.db"))  # type: ignore[arg-type]
-        self._m, self._k1, self._bits = self.bloom.m, self.bloom.k - 1, self.bloom.bits
+        self.bloom = read_filter(self._component("Filter.db"))  # type: ignore[arg-type]
+        if isinstance(self.bloom, BlockedBloom):
+            self._words, self._n = self.bloom.words, self.bloom.n
+        else:
+            self.may_contain = self._may_contain_classic  # type: ignore[method-assign]
+            self._m, self._k1, self._bits = self.bloom.m, self.bloom.k - 1, self.bloom.bits
         self.stats: dict = self._component("Statistics.db")  # type: ignore[assignment]
         # No partition here needs purging or expiry: no tombstone and no TTL cell.
         self.clean = self.stats.get("tombstones", 1) == 0 and self.stats.get("ttl_cells", 1) == 0
@@ -146,6 +141,34 @@ class SSTableReader:
         self.size_on_disk = sum(
             os.path.getsize(directory / component_name(generation, c)) for c in COMPONENTS
         )
+
+    # What only point reads and slices use is built on first use: a compaction worker, which opens SSTables only
+    # to merge them, never builds it (a few MB at 1,000,000 partitions).
+
+    @cached_property
+    def first_keys(self) -> list[tuple[bytes, bytes]]:
+        """(first sort key, first clustering) of each block, for slices' bisection."""
+        return list(zip(self.first_sks, self.first_cks, strict=True))
+
+    @cached_property
+    def _first_tokens(self) -> list[int]:
+        """The blocks' first token prefixes as ints, for get()'s bisection."""
+        unpack = _PREFIX.unpack_from
+        try:
+            return [unpack(s)[0] for s in self.first_sks]
+        except (struct.error, TypeError):
+            return []
+
+    @cached_property
+    def _last_tokens(self) -> list[int] | None:
+        """The blocks' last token prefixes as ints (None if some sort key is too short to have one)."""
+        if len(self._first_tokens) != len(self.first_sks):
+            return None
+        unpack = _PREFIX.unpack_from
+        try:
+            return [unpack(s)[0] for s in self.last_sks]
+        except (struct.error, TypeError):
+            return None
 
     def _component(self, component: str) -> object:
         path = self.directory / component_name(self.generation, component)
@@ -277,7 +300,14 @@ class SSTableReader:
 
     def may_contain(self, h: tuple[int, int], sk: bytes) -> bool:
         """False if this SSTable certainly has no partition SK (whose bloom hashes are H). The bloom filter's
-        probes (bloom.py) are inlined: a read asks this of every SSTable."""
+        test (bloom.py) is inlined: a read asks this of every SSTable."""
+        if not self._lo <= sk <= self._hi:
+            return False
+        mask = MASKS[h[1] >> MASK_SHIFT]
+        return self._words[h[0] % self._n] & mask == mask
+
+    def _may_contain_classic(self, h: tuple[int, int], sk: bytes) -> bool:
+        """may_contain for an SSTable written with a classic filter (before the blocked kind)."""
         if not self._lo <= sk <= self._hi:
             return False
         m = self._m

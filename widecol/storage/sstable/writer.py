@@ -15,13 +15,15 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from itertools import accumulate
 from pathlib import Path
 
 import mmh3
 import msgpack
 
-from widecol.storage.sstable.bloom import BloomFilter, hashes
+from widecol.storage.sstable.bloom import MASK_SHIFT, MASKS, BlockedBloom, hashes
 from widecol.storage.sstable.format import (
     BLOCK_COUNT,
     BLOCK_HEADER,
@@ -46,7 +48,7 @@ class SSTableWriter:
         self._data = open(self._tmp_data, "wb")  # noqa: SIM115 - closed in finish/abort
         self._data.write(DATA_HEADER.pack(DATA_MAGIC, FORMAT_VERSION))
         self._offset = DATA_HEADER.size
-        self._bloom = BloomFilter.for_keys(max(1, expected_partitions))
+        self._bloom = BlockedBloom.for_keys(max(1, expected_partitions))
         self._packer = msgpack.Packer()
         self._keys: list[bytes] = []  # the current block: its fragments' keys, sort keys, ends and packed bytes
         self._sks: list[bytes] = []
@@ -136,43 +138,12 @@ class SSTableWriter:
     def add_fragments(self, items: Iterable[tuple[bytes, tuple[bytes, bytes]]], stats: tuple) -> None:
         """Append each (sort key, (key, fragment)) of ITEMS, in order: partitions a memtable holds in packed form
         (memtable.pack_fragment: one fragment each, no partition or range deletion), whose summed statistics are
-        STATS (memtable.EMPTY_STATS). Their bytes are copied as they are; as for add_packed, the index records
-        b"" as a first clustering. One loop with the bloom filter's add inline: this is most of a flush."""
-        bloom = self._bloom
-        bits, m, k = bloom.bits, bloom.m, bloom.k - 1
-        hash64 = mmh3.hash64
-        keys, sks, ends, blobs, nbytes = self._keys, self._sks, self._ends, self._blobs, self._bytes
-        first_sk = self._min_sk
-        partitions = 0
-        for sk, (key, blob) in items:
-            h1, h2 = hash64(key, 0, True, False)
-            b = h1 % m
-            step = (h2 | 1) % m
-            bits[b >> 3] |= 1 << (b & 7)
-            for _ in range(k):
-                b += step
-                if b >= m:
-                    b -= m
-                bits[b >> 3] |= 1 << (b & 7)
-            if not keys:
-                self._first = (sk, b"")
-                if first_sk is None:
-                    first_sk = sk
-            keys.append(key)
-            sks.append(sk)
-            blobs.append(blob)
-            nbytes += len(blob)
-            ends.append(nbytes)
-            partitions += 1
-            if nbytes >= BLOCK_TARGET:
-                self._bytes, self._last_sk = nbytes, sk
-                self._close_block()
-                keys, sks, ends, blobs, nbytes = self._keys, self._sks, self._ends, self._blobs, 0
-        self._bytes = nbytes
-        if keys:
-            self._last_sk = sks[-1]
-        self._min_sk = first_sk
-        self._partitions += partitions
+        STATS (memtable.EMPTY_STATS). Their bytes are copied as they are (see copy_fragments)."""
+        items = list(items)
+        if items:
+            sks, pairs = zip(*items, strict=True)
+            keys, blobs = zip(*pairs, strict=True)
+            self.copy_fragments(sks, keys, blobs)
         rows, cells, tombstones, ttl_cells, min_ts, max_ts, max_ldt = stats
         self._rows += rows
         self._cells += cells
@@ -181,24 +152,58 @@ class SSTableWriter:
         self._min_ts, self._max_ts = min(self._min_ts, min_ts), max(self._max_ts, max_ts)
         self._max_ldt = max(self._max_ldt, max_ldt)
 
+    def copy_fragments(self, sks: Sequence[bytes], keys: Sequence[bytes], blobs: Sequence[bytes]) -> None:
+        """Append whole partitions, each one packed fragment (BLOBS[i] is partition KEYS[i], sort key SKS[i]), in
+        sort-key order, copying their bytes as they are. Counts partitions and the bloom filter only: the caller
+        accounts for rows, cells and timestamps (add_fragments, count_copied). As for add_packed, the index records
+        b"" as a first clustering. One loop with the bloom filter's add inline: this is most of a flush and of a
+        compaction of clean SSTables."""
+        words, w = self._bloom.words, self._bloom.n
+        hash64 = mmh3.hash64
+        for key in keys:
+            h1, h2 = hash64(key, 0, True, True)
+            words[h1 % w] |= MASKS[h2 >> MASK_SHIFT]
+        n = len(keys)
+        if not n:
+            return
+        if self._min_sk is None:
+            self._min_sk = sks[0]
+        self._partitions += n
+        totals = list(accumulate(map(len, blobs)))  # totals[j]: the bytes of blobs[0..j]
+        i = 0
+        while i < n:
+            # The fragments [i, j] fill the current block: j is the first to take it to BLOCK_TARGET bytes.
+            if self._bytes >= BLOCK_TARGET:
+                self._close_block()
+            if not self._keys:
+                self._first = (sks[i], b"")
+            shift = self._bytes - (totals[i - 1] if i else 0)  # totals[j] + shift: the block's bytes with j in it
+            j = min(n - 1, bisect_left(totals, BLOCK_TARGET - shift, i))
+            self._ends.extend(map(shift.__add__, totals[i : j + 1]))
+            self._keys.extend(keys[i : j + 1])
+            self._sks.extend(sks[i : j + 1])
+            self._blobs.extend(blobs[i : j + 1])
+            self._bytes = totals[j] + shift
+            self._last_sk = sks[j]
+            i = j + 1
+        if self._bytes >= BLOCK_TARGET:
+            self._close_block()
+
+    def count_copied(self, source: dict, partitions: int) -> None:
+        """PARTITIONS partitions were copied from an SSTable whose statistics are SOURCE (no tombstone, no TTL):
+        their rows, cells and timestamps count through SOURCE's averages and bounds when the statistics are made."""
+        copied = self._copied.get(id(source))
+        if copied is None:
+            self._copied[id(source)] = [source, partitions]
+        else:
+            copied[1] += partitions
+
     def add_packed(self, sk: bytes, key: bytes, blob: bytes, source: dict) -> None:
         """Append a whole partition given as one packed fragment, copied as it is from another SSTable whose
         statistics are SOURCE (compaction). Only for data with no tombstone and no TTL. The blob is not decoded:
-        its timestamps count through SOURCE's bounds, its rows and cells as SOURCE's average partition, and the
-        index records b"" as its first clustering if it opens a block (readers use a block's first clustering only
-        inside a partition that spans blocks, which a single fragment does not)."""
-        self._partitions += 1
-        self._bloom.add(hashes(key))
-        if self._min_sk is None:
-            self._min_sk = sk
-        copied = self._copied.get(id(source))
-        if copied is None:
-            self._copied[id(source)] = [source, 1]
-        else:
-            copied[1] += 1
-        self._add_fragment(sk, key, None, b"", blob, 0)
-        if self._bytes >= BLOCK_TARGET:
-            self._close_block()
+        see copy_fragments and count_copied."""
+        self.copy_fragments((sk,), (key,), (blob,))
+        self.count_copied(source, 1)
 
     def _add_fragment(
         self, sk: bytes, key: bytes, fragment: list | None, first_ck: bytes | None, blob: bytes | None = None,
@@ -222,12 +227,7 @@ class SSTableWriter:
         if not self._keys:
             return
         n = len(self._keys)
-        key_ends = []
-        end = 0
-        for key in self._keys:
-            end += len(key)
-            key_ends.append(end)
-        ends = struct.pack(f">{2 * n}I", *key_ends, *self._ends)
+        ends = struct.pack(f">{2 * n}I", *accumulate(map(len, self._keys)), *self._ends)
         tokens = b"".join([sk[:8] for sk in self._sks])
         payload = b"".join([BLOCK_COUNT.pack(n), tokens, ends, *self._keys, *self._blobs])
         assert self._first is not None
@@ -306,6 +306,11 @@ class SSTableWriter:
         """Remove whatever this writer left behind."""
         if not self._data.closed:
             self._data.close()
-        for component in COMPONENTS:
-            for name in (component_name(self.generation, component) + ".tmp", component_name(self.generation, component)):
-                (self.directory / name).unlink(missing_ok=True)
+        remove_sstable_files(self.directory, self.generation)
+
+
+def remove_sstable_files(directory: Path, generation: int) -> None:
+    """Remove SSTable GENERATION's files from DIRECTORY, finished or not."""
+    for component in COMPONENTS:
+        for name in (component_name(generation, component) + ".tmp", component_name(generation, component)):
+            (directory / name).unlink(missing_ok=True)
