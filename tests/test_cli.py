@@ -91,3 +91,16 @@ def test_block_cache_size_reaches_the_engine_and_is_checked(tmp_path):
     f.write_text('[storage]\nblock_cache_mb = -1\n[[nodes]]\nname="n1"\naddress="127.0.0.1"\n')
     result = run("serve", "--config", str(f), "--node", "n1")
     assert result.returncode == 2 and "storage.block_cache_mb" in result.stderr
+
+
+def test_compaction_process_is_a_storage_setting(tmp_path):
+    from widecol.storage.engine import EngineOptions
+
+    f = tmp_path / "c.toml"
+    f.write_text('[[nodes]]\nname="n1"\naddress="127.0.0.1"\n')
+    assert EngineOptions.from_config(node_config(f, "n1").storage).compaction_process is True
+    f.write_text('[storage]\ncompaction_process = false\n[[nodes]]\nname="n1"\naddress="127.0.0.1"\n')
+    assert EngineOptions.from_config(node_config(f, "n1").storage).compaction_process is False
+    f.write_text('[storage]\ncompaction_process = "yes"\n[[nodes]]\nname="n1"\naddress="127.0.0.1"\n')
+    result = run("serve", "--config", str(f), "--node", "n1")
+    assert result.returncode == 2 and "storage.compaction_process" in result.stderr

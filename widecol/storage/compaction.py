@@ -13,17 +13,21 @@ the inputs or the output live, never neither and never a partial file.
 from __future__ import annotations
 
 import logging
+import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from itertools import repeat
 from operator import itemgetter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from widecol.storage.compactor import Interrupted as WorkerInterrupted
+from widecol.storage.compactor import WorkerFailed
 from widecol.storage.merge import merge_versions, purge
 from widecol.storage.sstable.bloom import hashes
 from widecol.storage.sstable.reader import SSTableReader
-from widecol.storage.sstable.writer import SSTableWriter
+from widecol.storage.sstable.writer import SSTableWriter, remove_sstable_files
 
 if TYPE_CHECKING:
     from widecol.storage.table import Table
@@ -73,24 +77,33 @@ def compact(table: Table, inputs: Sequence[SSTableReader], keep: Callable[[bytes
         generation = table.manifest.next_generation
         table.manifest.next_generation += 1
         others = [s for g, s in table.sstables.items() if g not in input_gens]
+        compactor = engine.compactor if keep is None and all(s.clean for s in inputs) else None
+        if compactor is not None:
+            table.manifest.save(table.directory)  # GENERATION is never handed out again, even after a crash
     try:
         now = engine.now()
         purge_before = now - table.gc_grace_seconds
         expected = sum(s.stats["partitions"] for s in inputs)
-        writer = SSTableWriter(table.directory, generation, expected)
         try:
-            written = _merge_into(writer, table, inputs, others, now, purge_before, keep)
-            if written:
-                writer.finish()
+            if compactor is not None:
+                # Nothing to purge and nothing to look up elsewhere: the worker process does it (compactor.py).
+                try:
+                    stats = compactor.run(table.directory, sorted(input_gens), generation, expected)
+                except (Interrupted, WorkerInterrupted):
+                    remove_sstable_files(table.directory, generation)
+                    raise Interrupted from None
+                except WorkerFailed:
+                    remove_sstable_files(table.directory, generation)
+                    with engine.lock:
+                        if table.dropped or table.epoch != epoch or not input_gens <= set(table.sstables):
+                            return None  # truncated or dropped while the worker read the inputs
+                    raise
+                written = stats["partitions"]
             else:
-                writer.abort()
+                written = _write_merge(table, inputs, others, generation, expected, now, purge_before, keep)
         except Interrupted:
-            writer.abort()
             log.info("table %s: compaction of %s interrupted by close", table.table_id, sorted(input_gens))
             return None
-        except BaseException:
-            writer.abort()
-            raise
         with engine.lock:
             if table.dropped or table.epoch != epoch or not input_gens <= set(table.sstables):
                 if written:
@@ -113,6 +126,50 @@ def compact(table: Table, inputs: Sequence[SSTableReader], keep: Callable[[bytes
     finally:
         with engine.lock:
             table.compacting -= input_gens
+
+
+def _write_merge(table: Table, inputs: Sequence[SSTableReader], others: Sequence[SSTableReader], generation: int,
+                 expected: int, now: int, purge_before: int, keep: Callable[[bytes], bool] | None) -> int:
+    """Merge INPUTS into SSTable GENERATION of TABLE, durably (nothing is left if no partition is); returns how many
+    partitions were written."""
+    engine = table.engine
+    writer = SSTableWriter(table.directory, generation, expected)
+    try:
+        written = _merge_into(writer, inputs, others, table.memtables_may_contain, now, purge_before, keep,
+                              lambda: engine.closing)
+        if written:
+            writer.finish()
+        else:
+            writer.abort()
+        return written
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def merge_clean(directory: Path, generations: list[int], generation: int, expected: int,
+                stop: Callable[[], bool]) -> dict:
+    """Merge the clean SSTables GENERATIONS (no tombstone, no TTL cell) of the table in DIRECTORY into SSTable
+    GENERATION, durably; returns its statistics (partitions 0: nothing was written). What the compaction worker
+    process runs (compactor.py). STOP() is asked between chunks and before the output is made final: true raises
+    Interrupted and removes the output."""
+    inputs = [SSTableReader(directory, g) for g in generations]
+    if not all(s.clean for s in inputs):
+        raise ValueError(f"SSTables {generations} are not all clean")
+    writer = SSTableWriter(directory, generation, expected)
+    try:
+        if _merge_into(writer, inputs, [], lambda sk: True, int(time.time()), 0, None, stop):
+            if stop():
+                raise Interrupted
+            return writer.finish()
+        writer.abort()
+        return {"partitions": 0}
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        for s in inputs:
+            s.close()
 
 
 def _blocks(source: SSTableReader, index: int) -> Iterator[tuple[list[bytes], list[tuple]]]:
@@ -166,21 +223,22 @@ def _chunks(inputs: Sequence[SSTableReader]) -> Iterator[list[tuple]]:
 
 def _merge_into(
     writer: SSTableWriter,
-    table: Table,
     inputs: Sequence[SSTableReader],
     others: Sequence[SSTableReader],
+    in_memtables: Callable[[bytes], bool],
     now: int,
     purge_before: int,
-    keep: Callable[[bytes], bool] | None = None,
+    keep: Callable[[bytes], bool] | None,
+    closing: Callable[[], bool],
 ) -> int:
-    """Merge the inputs' partitions into WRITER; returns how many partitions were written.
+    """Merge the inputs' partitions into WRITER; returns how many partitions were written. A tombstone is purged
+    only if no SSTable of OTHERS and no memtable (IN_MEMTABLES(sort key)) may hold its partition.
 
     A partition found in a single fragment of a single clean input (no tombstone, no TTL in that SSTable) needs no
     merging, so its packed bytes are copied as they are, a chunk at a time when every partition in the chunk is
     such; every other partition is decoded, reconciled and purged.
     """
     written = 0
-    engine = table.engine
     all_clean = all(s.clean for s in inputs)
 
     def emit(group: list[tuple]) -> None:
@@ -194,7 +252,7 @@ def _merge_into(
             written += 1
             return
         raw = merge_versions(inputs[g[3]].decode_fragment(g[2], g[4]) for g in group)
-        overlapping = any(o.may_contain(hashes(key), sk) for o in others) or table.memtables_may_contain(sk)
+        overlapping = any(o.may_contain(hashes(key), sk) for o in others) or in_memtables(sk)
         result = purge(raw, now, None if overlapping else purge_before)
         if result is not None:
             deletion, ranges, rows = result
@@ -202,7 +260,7 @@ def _merge_into(
             written += 1
 
     for chunk in _chunks(inputs):
-        if engine.closing:
+        if closing():
             raise Interrupted
         columns = list(zip(*chunk, strict=True))
         sks = columns[0]

@@ -37,6 +37,7 @@ import msgpack
 from widecol.errors import InvalidRequest
 from widecol.storage.commitlog import CommitLog, Position
 from widecol.storage.compaction import compact, size_tiered_candidates
+from widecol.storage.compactor import Compactor
 from widecol.storage.manifest import NAME as MANIFEST_NAME
 from widecol.storage.manifest import Manifest
 from widecol.storage.memtable import EMPTY_STATS, Memtable
@@ -62,6 +63,7 @@ class EngineOptions:
     memtable_bytes: int = 64 * 1024 * 1024
     compaction_min_threshold: int = 4
     background_compaction: bool = True
+    compaction_process: bool = True  # merge clean SSTables in a worker process (compactor.py)
     block_cache_bytes: int = 16 * 1024 * 1024
 
     @classmethod
@@ -73,6 +75,7 @@ class EngineOptions:
             memtable_bytes=storage.memtable_mb * 1024 * 1024,
             compaction_min_threshold=storage.compaction_min_threshold,
             block_cache_bytes=storage.block_cache_mb * 1024 * 1024,
+            compaction_process=storage.compaction_process,
         )
 
 
@@ -108,6 +111,7 @@ class Engine:
         self.closing = False
         self._threads: list[threading.Thread] = []
         self.background_error: BaseException | None = None
+        self.compactor = Compactor() if options.compaction_process else None
 
     # -- opening and closing -----------------------------------------------------------------------------------------
 
@@ -187,6 +191,8 @@ class Engine:
             self.flushed.notify_all()
         self._flush_queue.put(None)
         self._compaction_wanted.set()
+        if self.compactor is not None:
+            self.compactor.close()  # interrupts a merge in flight, so the compaction thread can stop
         for thread in self._threads:
             thread.join()
         self.commitlog.close()

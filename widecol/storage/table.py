@@ -64,7 +64,7 @@ class Table:
             m = _SSTABLE_FILE.match(path.name)
             if (m and (m.group(3) or int(m.group(1)) not in live)) or path.name.endswith(".tmp"):
                 log.info("table %s: removing leftover %s", table_id, path.name)
-                path.unlink()
+                path.unlink(missing_ok=True)  # a compaction worker orphaned by a crash may be removing it too
             elif m:
                 present.add(int(m.group(1)))
         gone = live - present
