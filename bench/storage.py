@@ -12,6 +12,8 @@ Workloads, with 16-byte keys and 100-byte values:
   reopen       close, then open again (seconds)
   disk         bytes on disk after a major compaction, over raw key + value bytes
   peak rss     peak resident memory of the process, and its ratio to widecol's memtable limit
+  worker rss   peak resident memory of widecol's compaction worker process (read before each close)
+  together     the highest sum of this process's and its worker's resident memory, sampled every 10 ms
 
 Usage: python bench/storage.py [--sizes 200000,1000000] [--stores widecol,sqlite3,leveldb]
 """
@@ -29,6 +31,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -79,6 +82,8 @@ class Widecol:
     def write_batch(self, keys: list[bytes]) -> None:
         from widecol.storage.mutation import Mutation
 
+        if self.engine.compactor is not None and self.engine.compactor.pid is not None:
+            WORKERS.add(self.engine.compactor.pid)
         self.ts += 1
         ts = self.ts
         self.engine.apply_batch([Mutation("bench.kv", k).put(b"", {b"v": VALUE}, ts) for k in keys])
@@ -104,7 +109,7 @@ class Widecol:
         return len(self.wide.read(partition, start=start, limit=n))
 
     def reopen(self) -> None:
-        self.engine.close()
+        self.close()
         self.open()
 
     def compact(self) -> None:
@@ -114,6 +119,8 @@ class Widecol:
         return self.table.disk_size()
 
     def close(self) -> None:
+        if self.engine.compactor is not None:
+            note_worker_peak(self.engine.compactor.pid)
         self.engine.close()
 
 
@@ -239,9 +246,57 @@ def best_of(repeats: int, fn) -> tuple[float, float]:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process (every thread) and of its finished children (widecol's forked flushes)."""
+    """CPU time of this process (every thread), of its finished children, and of widecol's live compaction
+    worker process."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    return t.user + t.system + t.children_user + t.children_system + sum(map(_live_cpu, WORKERS))
+
+
+WORKERS: set[int] = set()  # pids of live child processes whose CPU counts (widecol's compaction worker)
+
+
+def _live_cpu(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0  # gone: reaped, its time is in children_user/children_system
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+WORKER_PEAK = [0.0]  # the highest peak resident memory (MB) seen of a compaction worker
+TOGETHER_PEAK = [0.0]  # the highest resident memory (MB) of this process and its live worker, sampled together
+
+
+def _resident_mb(pid: int | str) -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
+
+def sample_together(stores: list, stop) -> None:
+    """Until STOP is set, every 10 ms: this process's resident memory plus that of the current store's compaction
+    worker, if it has one at that moment; keep the highest sum."""
+    while not stop.wait(0.01):
+        compactor = getattr(getattr(stores[0], "engine", None), "compactor", None)
+        pid = compactor.pid if compactor is not None else None
+        total = _resident_mb("self") + (_resident_mb(pid) if pid else 0.0)
+        TOGETHER_PEAK[0] = max(TOGETHER_PEAK[0], total)
+
+
+def note_worker_peak(pid: int | None) -> None:
+    """Read a live worker's peak resident memory (VmHWM: since its exec, so not the fork's copy of ours)."""
+    if pid is None:
+        return
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    WORKER_PEAK[0] = max(WORKER_PEAK[0], int(line.split()[1]) / 1024)
+    except (FileNotFoundError, ProcessLookupError):
+        pass
 
 
 def timed_cpu(fn) -> tuple[float, float]:
@@ -255,14 +310,18 @@ def run_one(store_name: str, n: int) -> dict:
     rng = random.Random(n)
     out: dict = {"store": store_name, "n": n}
     root = Path(tempfile.mkdtemp(prefix=f"bench-{store_name}-"))
+    current: list = [None]
+    stop = threading.Event()
+    sampler = threading.Thread(target=sample_together, args=(current, stop), daemon=True)
+    sampler.start()
     try:
-        seq = STORES[store_name](root / "seq")
+        seq = current[0] = STORES[store_name](root / "seq")
         seconds = timed(lambda: [seq.write_batch([seq_key(j) for j in range(i, min(n, i + BATCH))]) for i in range(0, n, BATCH)])
         out["seq write"] = n / seconds
         seq.close()
         shutil.rmtree(root / "seq")
 
-        store = STORES[store_name](root / "main")
+        store = current[0] = STORES[store_name](root / "main")
         seconds, cpu = timed_cpu(
             lambda: [store.write_batch([rand_key(j) for j in range(i, min(n, i + BATCH))]) for i in range(0, n, BATCH)]
         )
@@ -282,6 +341,8 @@ def run_one(store_name: str, n: int) -> dict:
         seconds, _ = best_of(3, lambda: [store.get(k) for k in misses])
         assert store.get(misses[0]) is None
         out["read miss"] = reads / seconds
+        hits.clear()  # the benchmark's own 200,000 keys (11 MB), not the store's memory
+        misses.clear()
         wide_rows = 1000
         partitions = max(1, n // wide_rows // 4)
         for p in range(partitions):
@@ -302,15 +363,19 @@ def run_one(store_name: str, n: int) -> dict:
         out["disk ratio"] = store.disk() / (n * (16 + len(VALUE)) + singles * (16 + len(VALUE)))
         store.close()
     finally:
+        stop.set()
+        sampler.join()
         shutil.rmtree(root, ignore_errors=True)
     out["peak rss MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["worker rss MB"] = WORKER_PEAK[0]
+    out["together MB"] = max(TOGETHER_PEAK[0], out["peak rss MB"])
     return out
 
 
 # -- the table ----------------------------------------------------------------------------------------------------
 
 COLUMNS = ["seq write", "rand write", "rand write/cpu", "single put", "read hit", "read hit/cpu", "read miss",
-           "slice 100", "reopen s", "disk ratio", "peak rss MB"]
+           "slice 100", "reopen s", "disk ratio", "peak rss MB", "worker rss MB", "together MB"]
 
 
 def main() -> None:
@@ -356,7 +421,9 @@ def main() -> None:
                 print(f"  n={n}: {metric} / {peer} = {w[metric] / p[metric]:.2f} wall, "
                       f"{w[metric + '/cpu'] / p[metric + '/cpu']:.2f} per CPU-second (target >= {target})")
         print(f"  n={n}: reopen {w['reopen s']:.2f} s (target < 2 s at 1,000,000)")
-        print(f"  n={n}: peak rss / memtable limit = {w['peak rss MB'] / MEMTABLE_MB:.2f} (target < 4)")
+        print(f"  n={n}: peak rss / memtable limit = {w['peak rss MB'] / MEMTABLE_MB:.2f}; with the compaction "
+              f"worker's resident memory at the same moment {w['together MB'] / MEMTABLE_MB:.2f}; the two peaks "
+              f"added {(w['peak rss MB'] + w['worker rss MB']) / MEMTABLE_MB:.2f} (target < 4)")
         print(f"  n={n}: disk ratio {w['disk ratio']:.2f} (target <= 1.5)")
 
 
