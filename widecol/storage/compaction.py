@@ -175,14 +175,9 @@ def merge_clean(directory: Path, generations: list[int], generation: int, expect
 def _blocks(source: SSTableReader, index: int) -> Iterator[tuple[list[bytes], list[tuple]]]:
     """SOURCE's blocks in file order, each as (sort keys, fragments): a fragment is (sort key, key, packed bytes,
     INDEX, block offset), the sort keys being its first items, for bisection."""
-    offsets = source.offsets
-    for b in range(len(offsets)):
-        data = source.read_block(b)
-        offset = offsets[b]
-        sks, keys, ends, base = source.block_directory(data, offset)
-        starts = [base, *(base + e for e in ends[:-1])]
-        blobs = [data[i:j] for i, j in zip(starts, [base + e for e in ends], strict=True)]
-        yield sks, list(zip(sks, keys, blobs, repeat(index), repeat(offset)))
+    for b in range(len(source.offsets)):
+        sks, keys, blobs = source.split_block(b)
+        yield sks, list(zip(sks, keys, blobs, repeat(index), repeat(source.offsets[b])))
 
 
 def _chunks(inputs: Sequence[SSTableReader]) -> Iterator[list[tuple]]:

@@ -126,7 +126,6 @@ class SSTableReader:
             self._words, self._n = self.bloom.words, self.bloom.n
         else:
             self.may_contain = self._may_contain_classic  # type: ignore[method-assign]
-            self._m, self._k1, self._bits = self.bloom.m, self.bloom.k - 1, self.bloom.bits
         self.stats: dict = self._component("Statistics.db")  # type: ignore[assignment]
         # No partition here needs purging or expiry: no tombstone and no TTL cell.
         self.clean = self.stats.get("tombstones", 1) == 0 and self.stats.get("ttl_cells", 1) == 0
@@ -151,22 +150,12 @@ class SSTableReader:
         return list(zip(self.first_sks, self.first_cks, strict=True))
 
     @cached_property
-    def _first_tokens(self) -> list[int]:
-        """The blocks' first token prefixes as ints, for get()'s bisection."""
+    def _tokens(self) -> tuple[list[int], list[int]] | None:
+        """The blocks' first and last token prefixes as ints, for get()'s bisection (None if some sort key is too
+        short to have one)."""
         unpack = _PREFIX.unpack_from
         try:
-            return [unpack(s)[0] for s in self.first_sks]
-        except (struct.error, TypeError):
-            return []
-
-    @cached_property
-    def _last_tokens(self) -> list[int] | None:
-        """The blocks' last token prefixes as ints (None if some sort key is too short to have one)."""
-        if len(self._first_tokens) != len(self.first_sks):
-            return None
-        unpack = _PREFIX.unpack_from
-        try:
-            return [unpack(s)[0] for s in self.last_sks]
+            return [unpack(s)[0] for s in self.first_sks], [unpack(s)[0] for s in self.last_sks]
         except (struct.error, TypeError):
             return None
 
@@ -308,29 +297,16 @@ class SSTableReader:
 
     def _may_contain_classic(self, h: tuple[int, int], sk: bytes) -> bool:
         """may_contain for an SSTable written with a classic filter (before the blocked kind)."""
-        if not self._lo <= sk <= self._hi:
-            return False
-        m = self._m
-        b = h[0] % m
-        bits = self._bits
-        if not bits[b >> 3] >> (b & 7) & 1:
-            return False
-        step = h[1] % m
-        for _ in range(self._k1):
-            b += step
-            if b >= m:
-                b -= m
-            if not bits[b >> 3] >> (b & 7) & 1:
-                return False
-        return True
+        return self._lo <= sk <= self._hi and self.bloom.may_contain(h)
 
     def get(self, sk: bytes, key: bytes) -> PartitionData | None:
         """The whole partition KEY (sort key SK), or None: partition() without bounds, with a one-block fast path.
 
         Cost: one bisection over ints, then a block from the cache or one pread and a CRC, then one decode."""
-        lasts = self._last_tokens
-        if lasts is None or self.version < 3 or len(sk) < TOKEN_PREFIX:
+        tokens = self._tokens
+        if tokens is None or self.version < 3 or len(sk) < TOKEN_PREFIX:
             return self._get_by_sort_key(sk, key)
+        firsts, lasts = tokens
         (t,) = _PREFIX.unpack_from(sk)
         i = bisect_left(lasts, t)
         if i == len(lasts):
@@ -338,22 +314,14 @@ class SSTableReader:
         if lasts[i] == t:  # SK may sort after block I's last key of the same token: compare as bytes
             return self._get_by_sort_key(sk, key)
         # last_sks[i - 1] < SK < last_sks[i]; block i + 1 starts at or after last_sks[i]: only block I may hold SK.
-        first = self._first_tokens[i]
+        first = firsts[i]
         if first >= t and (first > t or self.first_sks[i] > sk):
             return None
-        cache = self.cache
-        data = None if cache is None else cache.get(self._key_base | i)
-        if data is None:
-            data = self.read_block(i)
-            if cache is not None:
-                cache.put(self._key_base | i, data)
+        data = self._block(i)
         where = _locate(data, sk, key)
         if where is None:
             return None
-        try:
-            return _decode(data[where[0] : where[1]])
-        except (ValueError, TypeError, msgpack.UnpackException) as e:
-            raise Corruption(self.data_path, self.offsets[i], f"fragment undecodable: {e}") from None
+        return self.decode_fragment(data[where[0] : where[1]], self.offsets[i])
 
     def _get_by_sort_key(self, sk: bytes, key: bytes) -> PartitionData | None:
         """get() by bisecting the sort keys themselves (version 2, or a token shared with a block boundary)."""
@@ -413,17 +381,19 @@ class SSTableReader:
                         return deletion, ranges, out
         return deletion, ranges, out
 
+    def split_block(self, b: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        """Block B read from the file (not through the cache) and split: (sort keys, keys, packed fragments)."""
+        data = self.read_block(b)
+        sks, keys, ends, base = self.block_directory(data, self.offsets[b])
+        starts = [base, *(base + e for e in ends[:-1])]
+        return sks, keys, [data[i:j] for i, j in zip(starts, [base + e for e in ends], strict=True)]
+
     def fragments(self) -> Iterator[tuple[bytes, bytes, int, bytes, int]]:
         """Every fragment in file order: (sort key, key, block number, packed bytes, block offset). A partition's
-        fragments are consecutive; compaction copies the bytes of a partition that needs no merging."""
+        fragments are consecutive."""
         for b in range(len(self.offsets)):
-            data = self.read_block(b)
-            offset = self.offsets[b]
-            sks, keys, ends, base = self.block_directory(data, offset)
-            start = base
-            for sk, key, end in zip(sks, keys, ends, strict=True):
-                yield sk, key, b, data[start : base + end], offset
-                start = base + end
+            for sk, key, blob in zip(*self.split_block(b), strict=True):
+                yield sk, key, b, blob, self.offsets[b]
 
     def decode_fragment(self, blob: bytes, offset: int) -> PartitionData:
         """A packed fragment of the block at file OFFSET, decoded (Corruption if it cannot be)."""
@@ -439,13 +409,8 @@ class SSTableReader:
         while b < len(self.offsets):
             if hi is not None and self.first_sks[b] > hi:
                 break
-            data = self.read_block(b)
             offset = self.offsets[b]
-            sks, keys, ends, base = self.block_directory(data, offset)
-            start = base
-            for sk, key, end in zip(sks, keys, ends, strict=True):
-                blob = data[start : base + end]
-                start = base + end
+            for sk, key, blob in zip(*self.split_block(b), strict=True):
                 if current is not None and current[1] == key:
                     current[4].extend(self.decode_fragment(blob, offset)[2])
                     continue
