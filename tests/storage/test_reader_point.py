@@ -2,12 +2,16 @@
 
 import os
 import random
+from bisect import bisect_left
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from widecol.errors import Corruption
 from widecol.storage.mutation import Mutation
 from widecol.storage.sstable import reader as reader_module
+from widecol.storage.sstable.bloom import hashes
 from widecol.storage.sstable.cache import BlockCache
 from widecol.storage.sstable.reader import SSTableReader
 from widecol.storage.sstable.writer import SSTableWriter
@@ -110,6 +114,35 @@ def test_a_truncated_data_file_is_corruption_not_a_short_block(tmp_path):
     with pytest.raises(Corruption):
         reader.get(reader.last_sks[last], reader.last_sks[last][8:])
     assert reader.read_block(last - 1)  # the blocks before it are whole
+
+
+UINT64 = st.integers(0, (1 << 64) - 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(UINT64, st.integers(0, 1000), st.integers((1 << 64) - 1000, (1 << 64) - 1)), max_size=300),
+       st.lists(UINT64, max_size=50))
+def test_the_radix_table_narrows_a_bisection_to_the_same_answer(values, probes):
+    values.sort()  # sorted, with repeats: equal token prefixes across blocks happen
+    radix, shift = reader_module.radix_table(values)
+    assert len(radix) == (1 << (64 - shift)) + 1 >= len(values) + 1
+    for t in [0, (1 << 64) - 1, *values, *(v + 1 for v in values if v < (1 << 64) - 1), *(v - 1 for v in values if v),
+              *probes]:
+        p = t >> shift
+        assert bisect_left(values, t, radix[p], radix[p + 1]) == bisect_left(values, t)
+
+
+def test_lookup_is_may_contain_then_get(tmp_path):
+    parts = sorted((partition_sort_key(b"k%d" % i), b"k%d" % i, b"value%d" % i) for i in range(0, 3000, 2))
+    write(tmp_path, parts)
+    reader = SSTableReader(tmp_path, 1, BlockCache(1 << 16))
+    for i in range(3000):
+        key = b"k%d" % i
+        sk = partition_sort_key(key)
+        h = hashes(key)
+        expected = reader.get(sk, key) if reader.may_contain(h, sk) else None
+        assert reader.lookup(h, sk, key) == expected
+        assert (expected is not None) == (i % 2 == 0)
 
 
 def test_the_block_crc_is_zlibs_whichever_implementation_is_used():

@@ -125,10 +125,17 @@ class Table:
             if sk in memtable.partitions:
                 versions.append(memtable.version(sk, start, end, reverse, limit))  # type: ignore[arg-type]
                 clean = False
-        whole = start is None and end is None and limit is None and not reverse
+        if start is None and end is None and limit is None and not reverse:  # a whole partition: a point read
+            for sstable in sstables:
+                version = sstable.lookup(h, sk, key)
+                if version is not None:
+                    versions.append(version)
+                    if not sstable.clean:
+                        clean = False
+            return versions, clean
         for sstable in sstables:
             if sstable.may_contain(h, sk):
-                version = sstable.get(sk, key) if whole else sstable.partition(sk, key, start, end, reverse, limit)
+                version = sstable.partition(sk, key, start, end, reverse, limit)
                 if version is not None:
                     versions.append(version)
                     if not sstable.clean:

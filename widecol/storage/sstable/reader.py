@@ -7,9 +7,10 @@ clustering keys. Each block read is CRC-checked: a mismatch raises Corruption na
 damaged block never yields rows. Reads use os.pread on a descriptor held for the reader's life, so they are
 thread-safe and survive the file being unlinked by a compaction while a read is in flight.
 
-Point reads (get) take a fast path: the blocks' first and last token prefixes are also kept as lists of ints, built
-at open, and bisected with int comparisons (compact and cheap, where the sort keys are scattered bytes objects);
-only a read whose token equals a block's last token falls back to comparing sort keys. A block found in the block
+Point reads (get, and lookup, which tests the bloom filter first) take a fast path: the blocks' first and last token
+prefixes are also kept as lists of ints, built on first use, and bisected with int comparisons (compact and cheap,
+where the sort keys are scattered bytes objects) within the one or two blocks a radix table on the prefixes' top
+bits leaves; only a read whose token equals a block's last token falls back to comparing sort keys. A block found in the block
 cache was checked when it was loaded; one read from the file is checked before it is used or cached.
 """
 
@@ -19,6 +20,7 @@ import itertools
 import os
 import struct
 import zlib
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from functools import cached_property
@@ -89,6 +91,23 @@ def _locate(data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
     return None
 
 
+def radix_table(values: list[int]) -> tuple[array, int]:
+    """(RADIX, SHIFT) such that bisect_left(VALUES, t, RADIX[t >> SHIFT], RADIX[(t >> SHIFT) + 1]) equals
+    bisect_left(VALUES, t) for any 64-bit unsigned t, VALUES being sorted 64-bit unsigned ints.
+
+    Slot p holds the first index whose value is at least p << SHIFT, with as many slots as VALUES' length rounded
+    up to a power of two. Token prefixes are uniform (Murmur3), so a slot spans one or two values: the bisection
+    then touches one or two list items, where bisecting the whole list touches a cold one at each of ~15 steps."""
+    shift = 64 - max(1, len(values).bit_length())
+    radix = array("I")
+    for i, value in enumerate(values):  # the slots up to VALUE's own that are still unfilled are reached first by I
+        top = (value >> shift) + 1
+        if len(radix) < top:
+            radix.extend([i] * (top - len(radix)))
+    radix.extend([len(values)] * ((1 << (64 - shift)) + 1 - len(radix)))
+    return radix, shift
+
+
 def _decode(blob: bytes | memoryview) -> PartitionData:
     """A packed fragment as (deletion, ranges, rows), rows being (ck, row deletion, {column key: cell})."""
     deletion, ranges, packed = _unpackb(blob, use_list=False)
@@ -126,6 +145,7 @@ class SSTableReader:
             self._words, self._n = self.bloom.words, self.bloom.n
         else:
             self.may_contain = self._may_contain_classic  # type: ignore[method-assign]
+            self.lookup = self._lookup_classic  # type: ignore[method-assign]
         self.stats: dict = self._component("Statistics.db")  # type: ignore[assignment]
         # No partition here needs purging or expiry: no tombstone and no TTL cell.
         self.clean = self.stats.get("tombstones", 1) == 0 and self.stats.get("ttl_cells", 1) == 0
@@ -150,14 +170,16 @@ class SSTableReader:
         return list(zip(self.first_sks, self.first_cks, strict=True))
 
     @cached_property
-    def _tokens(self) -> tuple[list[int], list[int]] | None:
-        """The blocks' first and last token prefixes as ints, for get()'s bisection (None if some sort key is too
-        short to have one)."""
+    def _tokens(self) -> tuple[list[int], list[int], array, int] | None:
+        """For get(): the blocks' first and last token prefixes as ints, and radix_table() of the last ones (None
+        if some sort key is too short to have a token prefix)."""
         unpack = _PREFIX.unpack_from
         try:
-            return [unpack(s)[0] for s in self.first_sks], [unpack(s)[0] for s in self.last_sks]
+            firsts = [unpack(s)[0] for s in self.first_sks]
+            lasts = [unpack(s)[0] for s in self.last_sks]
         except (struct.error, TypeError):
             return None
+        return firsts, lasts, *radix_table(lasts)
 
     def _component(self, component: str) -> object:
         path = self.directory / component_name(self.generation, component)
@@ -249,17 +271,7 @@ class SSTableReader:
     def _block(self, i: int) -> bytes:
         """Block I as read_block() gives it, through the block cache when the reader has one."""
         cache = self.cache
-        if cache is None:
-            return self.read_block(i)
-        data = cache.get(self._key_base | i)
-        return self._load(i) if data is None else data
-
-    def _load(self, i: int) -> bytes:
-        """Read block I from the file into the cache."""
-        data = self.read_block(i)
-        if self.cache is not None:
-            self.cache.put(self._key_base | i, data)
-        return data
+        return self.read_block(i) if cache is None else cache.fetch(self._key_base | i, self.read_block, i)
 
     def _locate(self, data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
         """Where partition KEY's fragment is in the checked block DATA: (start, end), or None if it is not there."""
@@ -299,16 +311,31 @@ class SSTableReader:
         """may_contain for an SSTable written with a classic filter (before the blocked kind)."""
         return self._lo <= sk <= self._hi and self.bloom.may_contain(h)
 
+    def lookup(self, h: tuple[int, int], sk: bytes, key: bytes) -> PartitionData | None:
+        """may_contain() then get(): the read path's one call per SSTable, its bounds and bloom test inlined."""
+        if not self._lo <= sk <= self._hi:
+            return None
+        mask = MASKS[h[1] >> MASK_SHIFT]
+        if self._words[h[0] % self._n] & mask != mask:
+            return None
+        return self.get(sk, key)
+
+    def _lookup_classic(self, h: tuple[int, int], sk: bytes, key: bytes) -> PartitionData | None:
+        """lookup() for an SSTable written with a classic filter."""
+        return self.get(sk, key) if self._may_contain_classic(h, sk) else None
+
     def get(self, sk: bytes, key: bytes) -> PartitionData | None:
         """The whole partition KEY (sort key SK), or None: partition() without bounds, with a one-block fast path.
 
-        Cost: one bisection over ints, then a block from the cache or one pread and a CRC, then one decode."""
+        Cost: a radix table lookup and a bisection over one or two ints, then a block from the cache or one pread
+        and a CRC, then one decode."""
         tokens = self._tokens
         if tokens is None or self.version < 3 or len(sk) < TOKEN_PREFIX:
             return self._get_by_sort_key(sk, key)
-        firsts, lasts = tokens
+        firsts, lasts, radix, shift = tokens
         (t,) = _PREFIX.unpack_from(sk)
-        i = bisect_left(lasts, t)
+        p = t >> shift
+        i = bisect_left(lasts, t, radix[p], radix[p + 1])
         if i == len(lasts):
             return None
         if lasts[i] == t:  # SK may sort after block I's last key of the same token: compare as bytes
