@@ -25,7 +25,6 @@ from __future__ import annotations
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 
 ENTRY_OVERHEAD = 200  # the bytes object's header, the ordered dict's entry and its int key
 ADMIT_WHEN_FULL = 16  # a full cache admits one missed block in this many
@@ -57,14 +56,6 @@ class BlockCache:
         except KeyError:
             pass
         self.hits += 1
-        return block
-
-    def fetch(self, key: int, read: Callable[[int], bytes], arg: int) -> bytes:
-        """The block cached under KEY, or READ(ARG) offered to put()."""
-        block = self.get(key)
-        if block is None:
-            block = read(arg)
-            self.put(key, block)
         return block
 
     def put(self, key: int, block: bytes) -> None:

@@ -271,7 +271,14 @@ class SSTableReader:
     def _block(self, i: int) -> bytes:
         """Block I as read_block() gives it, through the block cache when the reader has one."""
         cache = self.cache
-        return self.read_block(i) if cache is None else cache.fetch(self._key_base | i, self.read_block, i)
+        if cache is None:
+            return self.read_block(i)
+        key = self._key_base | i
+        data = cache.get(key)
+        if data is None:
+            data = self.read_block(i)
+            cache.put(key, data)
+        return data
 
     def _locate(self, data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
         """Where partition KEY's fragment is in the checked block DATA: (start, end), or None if it is not there."""
