@@ -125,21 +125,18 @@ class Table:
             if sk in memtable.partitions:
                 versions.append(memtable.version(sk, start, end, reverse, limit))  # type: ignore[arg-type]
                 clean = False
-        if start is None and end is None and limit is None and not reverse:  # a whole partition: a point read
-            for sstable in sstables:
-                version = sstable.lookup(h, sk, key)
-                if version is not None:
-                    versions.append(version)
-                    if not sstable.clean:
-                        clean = False
-            return versions, clean
+        whole = start is None and end is None and limit is None and not reverse  # a point read
         for sstable in sstables:
-            if sstable.may_contain(h, sk):
+            if whole:
+                version = sstable.lookup(h, sk, key)  # may_contain and get in one call
+            elif sstable.may_contain(h, sk):
                 version = sstable.partition(sk, key, start, end, reverse, limit)
-                if version is not None:
-                    versions.append(version)
-                    if not sstable.clean:
-                        clean = False
+            else:
+                continue
+            if version is not None:
+                versions.append(version)
+                if not sstable.clean:
+                    clean = False
         return versions, clean
 
     def read_raw(

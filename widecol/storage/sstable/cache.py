@@ -27,7 +27,7 @@ import threading
 from collections import OrderedDict
 
 ENTRY_OVERHEAD = 200  # the bytes object's header, the ordered dict's entry and its int key
-ADMIT_WHEN_FULL = 16  # a full cache admits one missed block in this many
+ADMIT_WHEN_FULL = 16  # a full cache admits a missed block with probability 1 / ADMIT_WHEN_FULL
 
 
 class BlockCache:

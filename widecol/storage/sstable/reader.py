@@ -7,11 +7,12 @@ clustering keys. Each block read is CRC-checked: a mismatch raises Corruption na
 damaged block never yields rows. Reads use os.pread on a descriptor held for the reader's life, so they are
 thread-safe and survive the file being unlinked by a compaction while a read is in flight.
 
-Point reads (get, and lookup, which tests the bloom filter first) take a fast path: the blocks' first and last token
-prefixes are also kept as lists of ints, built on first use, and bisected with int comparisons (compact and cheap,
-where the sort keys are scattered bytes objects) within the one or two blocks a radix table on the prefixes' top
-bits leaves; only a read whose token equals a block's last token falls back to comparing sort keys. A block found in the block
-cache was checked when it was loaded; one read from the file is checked before it is used or cached.
+Point reads (get, and lookup, which tests the bloom filter first) take a fast path: the blocks' first and last
+token prefixes are also kept as lists of ints, built on first use, and bisected with int comparisons (compact and
+cheap, where the sort keys are scattered bytes objects) within the one or two blocks a radix table on the prefixes'
+top bits leaves; only a read whose token equals a block's last token falls back to comparing sort keys. A block
+found in the block cache was checked when it was loaded; one read from the file is checked before it is used or
+cached.
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ def radix_table(values: list[int]) -> tuple[array, int]:
     """(RADIX, SHIFT) such that bisect_left(VALUES, t, RADIX[t >> SHIFT], RADIX[(t >> SHIFT) + 1]) equals
     bisect_left(VALUES, t) for any 64-bit unsigned t, VALUES being sorted 64-bit unsigned ints.
 
-    Slot p holds the first index whose value is at least p << SHIFT, with as many slots as VALUES' length rounded
-    up to a power of two. Token prefixes are uniform (Murmur3), so a slot spans one or two values: the bisection
+    Slot p holds the first index whose value is at least p << SHIFT; there are 2 ** len(VALUES).bit_length() slots
+    (between one and two per value), and one more holding len(VALUES). Token prefixes are uniform (Murmur3), so a slot spans one or two values: the bisection
     then touches one or two list items, where bisecting the whole list touches a cold one at each of ~15 steps."""
     shift = 64 - max(1, len(values).bit_length())
     radix = array("I")
