@@ -183,3 +183,31 @@ def test_reads_of_a_clean_sstable_and_of_one_with_ttls_and_tombstones(open_engin
     assert dict(table.read(b"k3"))[b"c"][b"v"][1] == b"newer"
     engine.apply(Mutation(T, b"k4").delete_row(b"c", 30, now))
     assert table.read(b"k4") == []  # the memtable's deletion shadows the clean SSTable's row
+
+
+def test_limited_slices_of_one_source_clean_or_with_expired_rows(open_engine, clock):
+    """A slice with a LIMIT from one SSTable: rows as read when it is clean; when its first rows have expired,
+    the read goes on past the first batch it asked for (first_batch) until it has LIMIT live rows."""
+    engine = open_engine()
+    engine.create_table(T)
+    now = int(clock())
+    wide = Mutation(T, b"wide")
+    for i in range(300):
+        wide.put(b"c%03d" % i, {b"v": b"x" * 40}, 10, now)
+    engine.apply(wide)
+    engine.flush()
+    table = engine.table(T)
+    assert all(s.clean for s in table.sstables.values())
+    cks = [b"c%03d" % i for i in range(300)]
+    assert [ck for ck, _ in table.read(b"wide", b"c100", None, False, 5)] == cks[100:105]
+    assert [ck for ck, _ in table.read(b"wide", None, b"c100", True, 4)] == cks[96:100][::-1]
+    assert [ck for ck, _ in table.read(b"wide", b"c297", None, False, 10)] == cks[297:]
+    short = Mutation(T, b"short")
+    for i in range(40):  # the first 30 rows expire, the last 10 stay
+        short.put(b"c%03d" % i, {b"v": b"y"}, 10, now, ttl=5 if i < 30 else 0)
+    engine.apply(short)
+    engine.flush()
+    clock.advance(10)
+    assert [ck for ck, _ in table.read(b"short", None, None, False, 3)] == cks[30:33]
+    assert [ck for ck, _ in table.read(b"short", b"c035", None, False, 3)] == cks[35:38]
+    assert [ck for ck, _ in table.read(b"short", None, None, True, 12)] == cks[30:40][::-1]

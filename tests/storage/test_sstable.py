@@ -140,17 +140,22 @@ def test_any_partitions_read_back_whole_sliced_and_scanned(tmp_path_factory, par
     expected = {}
     for key, sizes, deleted in ordered:
         rows = [(b"%04d" % i, None, {b"v": (1, b"x" * size, 0, 0)}) for i, size in enumerate(sizes)]
-        writer.add_partition(partition_sort_key(key), key, (9, 9) if deleted else None, [], rows)
-        expected[key] = ((9, 9) if deleted else None, [r[0] for r in rows])
+        ranges = [(b"0001", b"0002", 8, 8)] if deleted else []
+        writer.add_partition(partition_sort_key(key), key, (9, 9) if deleted else None, ranges, rows)
+        expected[key] = ((9, 9) if deleted else None, ranges, [r[0] for r in rows])
     writer.finish()
     reader = SSTableReader(directory, 1)
-    for key, (deletion, row_keys) in expected.items():
+    for key, (deletion, ranges, row_keys) in expected.items():
         sk = partition_sort_key(key)
         version = reader.partition(sk, key)
-        assert version[0] == deletion and cks(version) == row_keys
+        assert version[0] == deletion and version[1] == ranges and cks(version) == row_keys
         assert cks(reader.partition(sk, key, b"0003", b"0010")) == [c for c in row_keys if b"0003" <= c < b"0010"]
         assert cks(reader.partition(sk, key, reverse=True, limit=2)) == row_keys[::-1][:2]
-    scanned = {s[1]: (s[2], [r[0] for r in s[4]]) for s in reader.scan()}
+        for start in row_keys[len(row_keys) // 2 :: 7]:  # slices from blocks past the first keep its deletions
+            version = reader.partition(sk, key, start, None, limit=3)
+            assert version[:2] == (deletion, ranges)
+            assert cks(version) == [c for c in row_keys if c >= start][:3]
+    scanned = {s[1]: (s[2], s[3], [r[0] for r in s[4]]) for s in reader.scan()}
     assert scanned == expected
 
 

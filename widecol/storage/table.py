@@ -9,7 +9,9 @@ time, so its rows are returned as decoded, without the clock or the shadowing pa
 
 A read with a LIMIT does not read whole partitions: it asks each source for a bounded number of rows, merges what is
 certainly complete (up to the nearest last row of a source that may have more) and asks again past it, doubling
-the batch, until it has LIMIT live rows or every source is exhausted.
+the batch, until it has LIMIT live rows or every source is exhausted. When only one source has the partition and
+it has no partition or range deletion, its first batch is already in order and unique, and (from a clean SSTable,
+or when enough of it is live) its first LIMIT live rows are the answer, with no merge.
 """
 
 from __future__ import annotations
@@ -148,13 +150,7 @@ class Table:
         With LIMIT, each source contributes at most LIMIT rows. The boundary is None when every row in the range
         is in the result; otherwise rows beyond it (after it in the read's direction) may be incomplete.
         """
-        versions = self._versions(key, start, end, reverse, limit)
-        boundary = None
-        if limit is not None:
-            more = [rows[-1][0] for _, _, rows in versions if len(rows) >= limit]
-            if more:
-                boundary = max(more) if reverse else min(more)
-        return merge_versions(versions), boundary
+        return _merged(self._versions(key, start, end, reverse, limit), reverse, limit)
 
     def read(
         self,
@@ -168,31 +164,34 @@ class Table:
         """Live rows (clustering, {column key: cell}) of partition KEY in [START, END), in clustering order
         (reversed if REVERSE), at most LIMIT of them. Expired and deleted cells are absent; a row with no live cell
         is absent."""
-        if limit is None:
-            versions, clean = self._sources(key, start, end, reverse, None)
-            if not versions:
-                return []
-            if len(versions) == 1 and versions[0][0] is None and not versions[0][1]:
-                # One source and no partition or range deletion: its rows are already unique and in order.
-                if clean:  # and no tombstone or TTL: every cell is live
-                    return [(ck, cells) for ck, _, cells in versions[0][2] if cells]
-                if now is None:
-                    now = self.engine.now()
-                out = []
-                for ck, rowdel, cells in versions[0][2]:
-                    kept = shadow_row(None if rowdel is None else rowdel[0], cells, now)
-                    if kept:
-                        out.append((ck, kept))
-                return out
+        batch = None if limit is None else first_batch(limit)
+        versions, clean = self._sources(key, start, end, reverse, batch)
+        if not versions:
+            return []
+        if len(versions) == 1 and versions[0][0] is None and not versions[0][1]:
+            # One source and no partition or range deletion: its rows are already unique and in order (with a
+            # LIMIT, the first BATCH rows of the range).
+            rows = versions[0][2]
+            if clean:  # and no tombstone or TTL: every cell is live
+                return [(ck, cells) for ck, _, cells in rows[:limit] if cells]
             if now is None:
                 now = self.engine.now()
+            out = []
+            for ck, rowdel, cells in rows:
+                kept = shadow_row(None if rowdel is None else rowdel[0], cells, now)
+                if kept:
+                    out.append((ck, kept))
+            if limit is None or len(out) >= limit or len(rows) < first_batch(limit):
+                return out[:limit]
+            # Fewer than LIMIT rows live and the source may have more: the general path reads past them.
+        if now is None:
+            now = self.engine.now()
+        if limit is None:
             raw = merge_versions(versions)
             live = ((ck, live_row(raw, ck, now)) for ck in sorted(raw[2], reverse=reverse))
             return [(ck, cells) for ck, cells in live if cells]
-        if now is None:
-            now = self.engine.now()
-        return live_rows_limited(lambda s, e, n: self.read_raw(key, s, e, reverse, n), start, end, reverse, limit,
-                                 now)
+        return live_rows_limited(lambda s, e, n: self.read_raw(key, s, e, reverse, n), start, end, reverse,
+                                 limit, now, _merged(versions, reverse, first_batch(limit)))
 
     def scan(
         self,
@@ -280,16 +279,33 @@ def _memtable_stream(m: Memtable, sks: list[bytes]) -> Iterator[tuple]:
 RawReader = Callable[[bytes | None, bytes | None, int], tuple[tuple, bytes | None]]
 
 
+def _merged(versions: list[tuple], reverse: bool, limit: int | None) -> tuple[tuple, bytes | None]:
+    """read_raw() of VERSIONS, read with at most LIMIT rows from each source."""
+    boundary = None
+    if limit is not None:
+        more = [rows[-1][0] for _, _, rows in versions if len(rows) >= limit]
+        if more:
+            boundary = max(more) if reverse else min(more)
+    return merge_versions(versions), boundary
+
+
+def first_batch(limit: int) -> int:
+    """How many rows live_rows_limited first asks each source for, to find LIMIT live rows."""
+    return max(8, limit + limit // 2)
+
+
 def live_rows_limited(read_raw: RawReader, start: bytes | None, end: bytes | None, reverse: bool, limit: int,
-                      now: int) -> list[tuple[bytes, dict]]:
+                      now: int, first: tuple[tuple, bytes | None] | None = None) -> list[tuple[bytes, dict]]:
     """At most LIMIT live rows of [START, END) in clustering order (reversed if REVERSE), from READ_RAW(start,
     end, n), which returns a raw partition with at most n rows per source and the boundary past which it may be
     incomplete (Table.read_raw, or a coordinator's reconciled read). Reads again past the boundary, with twice
-    the batch, until LIMIT live rows are found or the range is exhausted."""
+    the batch, until LIMIT live rows are found or the range is exhausted. FIRST, if given, is what the first
+    READ_RAW(START, END, first_batch(LIMIT)) would return, already read."""
     out: list[tuple[bytes, dict]] = []
-    batch = max(8, limit + limit // 2)
+    batch = first_batch(limit)
     while True:
-        raw, boundary = read_raw(start, end, batch)
+        raw, boundary = read_raw(start, end, batch) if first is None else first
+        first = None
         for ck in sorted(raw[2], reverse=reverse):
             if boundary is not None and (ck < boundary if reverse else ck > boundary):
                 break

@@ -300,6 +300,23 @@ class SSTableReader:
             return None
         return self.decode_fragment(data[where[0] : where[1]], self.offsets[i])
 
+    def _deletions(self, i: int, sk: bytes, key: bytes) -> tuple[tuple | None, list] | None:
+        """The partition and range deletions of partition KEY's fragment in block I (its first), without decoding
+        its rows, or None if it is not there. A slice deep into a wide partition needs only these from its first
+        block: 2 us where decoding the block's ~35 rows took 40."""
+        data = self._block(i)
+        where = self._locate(data, sk, key)
+        if where is None:
+            return None
+        unpacker = msgpack.Unpacker(use_list=False)
+        unpacker.feed(data[where[0] : where[1]])
+        try:
+            if unpacker.read_array_header() != 3:
+                raise ValueError("not a 3-array")
+            return unpacker.unpack(), list(unpacker.unpack())
+        except (ValueError, TypeError, msgpack.UnpackException) as e:
+            raise Corruption(self.data_path, self.offsets[i], f"fragment undecodable: {e}") from None
+
     def _blocks_of(self, sk: bytes) -> tuple[int, int]:
         i = bisect_left(self.last_sks, sk)
         j = bisect_right(self.first_sks, sk, lo=i)
@@ -388,19 +405,26 @@ class SSTableReader:
         i, j = self._blocks_of(sk)
         if i >= j:
             return None
-        head = self._find(i, sk, key)
-        if head is None:
-            return None
-        deletion, ranges, first_rows = head
-        if j == i + 1 and start is None and end is None and limit is None:
-            if reverse:
-                first_rows.reverse()
-            return head
         lo, hi = i, j
         if start is not None:
             lo = max(i, bisect_right(self.first_keys, (sk, start), i, j) - 1)
         if end is not None:
             hi = max(lo + 1, min(j, bisect_left(self.first_keys, (sk, end), i, j)))
+        first_rows: list = []
+        if lo == i:  # the first block's rows are wanted
+            head = self._find(i, sk, key)
+            if head is None:
+                return None
+            deletion, ranges, first_rows = head
+            if j == i + 1 and start is None and end is None and limit is None:
+                if reverse:
+                    first_rows.reverse()
+                return head
+        else:  # only the deletions, which are in the first fragment: its rows are not decoded
+            deletions = self._deletions(i, sk, key)
+            if deletions is None:
+                return None
+            deletion, ranges = deletions
         out: list = []
         for b in range(hi - 1, lo - 1, -1) if reverse else range(lo, hi):
             if b == i:
