@@ -346,9 +346,9 @@ def run_one(store_name: str, n: int) -> dict:
         wide_rows = 1000
         partitions = max(1, n // wide_rows // 4)
         for p in range(partitions):
-            store.write_wide(seq_key(p)[:8], [rand_key(p * wide_rows + c) for c in range(wide_rows)])
+            store.write_wide(seq_key(p)[8:], [rand_key(p * wide_rows + c) for c in range(wide_rows)])
         store.reopen()
-        starts = [(seq_key(rng.randrange(partitions))[:8], rand_key(rng.randrange(n))) for _ in range(SLICES)]
+        starts = [(seq_key(rng.randrange(partitions))[8:], rand_key(rng.randrange(n))) for _ in range(SLICES)]
         rows = 0
 
         def slices() -> None:
