@@ -164,13 +164,12 @@ class Table:
         """Live rows (clustering, {column key: cell}) of partition KEY in [START, END), in clustering order
         (reversed if REVERSE), at most LIMIT of them. Expired and deleted cells are absent; a row with no live cell
         is absent."""
-        batch = None if limit is None else first_batch(limit)
-        versions, clean = self._sources(key, start, end, reverse, batch)
+        versions, clean = self._sources(key, start, end, reverse, None if limit is None else _first_rows(limit))
         if not versions:
             return []
         if len(versions) == 1 and versions[0][0] is None and not versions[0][1]:
             # One source and no partition or range deletion: its rows are already unique and in order (with a
-            # LIMIT, the first BATCH rows of the range).
+            # LIMIT, the first _first_rows(LIMIT) rows of the range).
             rows = versions[0][2]
             if clean:  # and no tombstone or TTL: every cell is live
                 return [(ck, cells) for ck, _, cells in rows[:limit] if cells]
@@ -181,7 +180,7 @@ class Table:
                 kept = shadow_row(None if rowdel is None else rowdel[0], cells, now)
                 if kept:
                     out.append((ck, kept))
-            if limit is None or len(out) >= limit or len(rows) < first_batch(limit):
+            if limit is None or len(out) >= limit or len(rows) < _first_rows(limit):
                 return out[:limit]
             # Fewer than LIMIT rows live and the source may have more: the general path reads past them.
         if now is None:
@@ -191,7 +190,7 @@ class Table:
             live = ((ck, live_row(raw, ck, now)) for ck in sorted(raw[2], reverse=reverse))
             return [(ck, cells) for ck, cells in live if cells]
         return live_rows_limited(lambda s, e, n: self.read_raw(key, s, e, reverse, n), start, end, reverse,
-                                 limit, now, _merged(versions, reverse, first_batch(limit)))
+                                 limit, now, _merged(versions, reverse, _first_rows(limit)))
 
     def scan(
         self,
@@ -289,9 +288,10 @@ def _merged(versions: list[tuple], reverse: bool, limit: int | None) -> tuple[tu
     return merge_versions(versions), boundary
 
 
-def first_batch(limit: int) -> int:
-    """How many rows live_rows_limited first asks each source for, to find LIMIT live rows."""
-    return max(8, limit + limit // 2)
+def _first_rows(limit: int) -> int:
+    """How many rows Table.read first asks of each source for LIMIT live rows: LIMIT, and at least 8. When one
+    clean source answers (the common slice), every row read is returned."""
+    return max(8, limit)
 
 
 def live_rows_limited(read_raw: RawReader, start: bytes | None, end: bytes | None, reverse: bool, limit: int,
@@ -299,10 +299,10 @@ def live_rows_limited(read_raw: RawReader, start: bytes | None, end: bytes | Non
     """At most LIMIT live rows of [START, END) in clustering order (reversed if REVERSE), from READ_RAW(start,
     end, n), which returns a raw partition with at most n rows per source and the boundary past which it may be
     incomplete (Table.read_raw, or a coordinator's reconciled read). Reads again past the boundary, with twice
-    the batch, until LIMIT live rows are found or the range is exhausted. FIRST, if given, is what the first
-    READ_RAW(START, END, first_batch(LIMIT)) would return, already read."""
+    the batch, until LIMIT live rows are found or the range is exhausted. FIRST, if given, is READ_RAW(START, END,
+    n) for some n, already made: it stands for the first read."""
     out: list[tuple[bytes, dict]] = []
-    batch = first_batch(limit)
+    batch = max(8, limit + limit // 2)  # half again LIMIT: some rows may turn out shadowed
     while True:
         raw, boundary = read_raw(start, end, batch) if first is None else first
         first = None
