@@ -62,17 +62,13 @@ class BlockCache:
         """Offer BLOCK (a checked block's bytes, never mutated) for KEY, weighing len(BLOCK) + ENTRY_OVERHEAD: kept if
         there is room, else with probability 1 / ADMIT_WHEN_FULL, evicting the least recently used blocks past
         capacity. A block heavier than the capacity is never kept."""
-        if self.size + len(block) + ENTRY_OVERHEAD <= self.capacity or self._draw() * ADMIT_WHEN_FULL < 1:
-            self._insert(key, block)
-
-    def _insert(self, key: int, block: bytes) -> None:
         weight = len(block) + ENTRY_OVERHEAD
         capacity = self.capacity
-        if weight > capacity:
+        if weight > capacity or (self.size + weight > capacity and self._draw() * ADMIT_WHEN_FULL >= 1):
             return
         entries = self._entries
         lock = self._lock
-        lock.acquire()  # not `with`: acquire, try and finally cost half as much, on every miss
+        lock.acquire()  # not `with`: acquire, try and finally cost half as much, on every admission
         try:
             old = entries.get(key)  # two readers may load the same block at once
             entries[key] = block

@@ -97,8 +97,9 @@ def radix_table(values: list[int]) -> tuple[array, int]:
     bisect_left(VALUES, t) for any 64-bit unsigned t, VALUES being sorted 64-bit unsigned ints.
 
     Slot p holds the first index whose value is at least p << SHIFT; there are 2 ** len(VALUES).bit_length() slots
-    (between one and two per value), and one more holding len(VALUES). Token prefixes are uniform (Murmur3), so a slot spans one or two values: the bisection
-    then touches one or two list items, where bisecting the whole list touches a cold one at each of ~15 steps."""
+    (between one and two per value), and one more holding len(VALUES). Token prefixes are uniform (Murmur3), so a
+    slot spans one or two values: the bisection then touches one or two list items, where bisecting the whole list
+    touches a cold one at each of ~15 steps."""
     shift = 64 - max(1, len(values).bit_length())
     radix = array("I")
     for i, value in enumerate(values):  # the slots up to VALUE's own that are still unfilled are reached first by I
@@ -292,24 +293,26 @@ class SSTableReader:
             return None
         return base + (ends[index - 1] if index else 0), base + ends[index]
 
-    def _find(self, i: int, sk: bytes, key: bytes) -> PartitionData | None:
-        """Partition KEY's fragment in block I, decoded, or None."""
+    def _fragment(self, i: int, sk: bytes, key: bytes) -> bytes | None:
+        """Partition KEY's packed fragment in block I, or None if it is not there."""
         data = self._block(i)
         where = self._locate(data, sk, key)
-        if where is None:
-            return None
-        return self.decode_fragment(data[where[0] : where[1]], self.offsets[i])
+        return None if where is None else data[where[0] : where[1]]
+
+    def _find(self, i: int, sk: bytes, key: bytes) -> PartitionData | None:
+        """Partition KEY's fragment in block I, decoded, or None."""
+        fragment = self._fragment(i, sk, key)
+        return None if fragment is None else self.decode_fragment(fragment, self.offsets[i])
 
     def _deletions(self, i: int, sk: bytes, key: bytes) -> tuple[tuple | None, list] | None:
         """The partition and range deletions of partition KEY's fragment in block I (its first), without decoding
         its rows, or None if it is not there. A slice deep into a wide partition needs only these from its first
         block: 2 us where decoding the block's ~35 rows took 40."""
-        data = self._block(i)
-        where = self._locate(data, sk, key)
-        if where is None:
+        fragment = self._fragment(i, sk, key)
+        if fragment is None:
             return None
         unpacker = msgpack.Unpacker(use_list=False)
-        unpacker.feed(data[where[0] : where[1]])
+        unpacker.feed(fragment)
         try:
             if unpacker.read_array_header() != 3:
                 raise ValueError("not a 3-array")
@@ -383,11 +386,7 @@ class SSTableReader:
             return None
         if i + 1 < len(first_sks) and first_sks[i + 1] <= sk:
             return self.partition(sk, key)
-        data = self._block(i)
-        where = self._locate(data, sk, key)
-        if where is None:
-            return None
-        return self.decode_fragment(data[where[0] : where[1]], self.offsets[i])
+        return self._find(i, sk, key)
 
     def partition(
         self,
