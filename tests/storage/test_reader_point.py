@@ -2,6 +2,7 @@
 
 import os
 import random
+from array import array
 from bisect import bisect_left
 
 import pytest
@@ -77,7 +78,8 @@ def test_point_reads_agree_with_partition_reads_on_real_tokens(tmp_path):
         assert reader.get(partition_sort_key(key), key) is None
 
 
-def test_a_point_read_of_a_corrupted_block_raises_corruption_and_a_cached_checked_block_is_served(tmp_path):
+def test_a_read_of_a_corrupted_block_raises_corruption_and_a_cached_checked_block_is_served(tmp_path):
+    """Block reads (partition(): slices, and point reads that take the block path) check the block's CRC."""
     parts = sorted((partition_sort_key(b"k%d" % i), b"k%d" % i, b"value%d" % i + b"x" * 100) for i in range(500))
     write(tmp_path, parts)
     cache = BlockCache(1 << 20)
@@ -85,7 +87,7 @@ def test_a_point_read_of_a_corrupted_block_raises_corruption_and_a_cached_checke
     victim = reader.offsets[3]
     in_victim = [(sk, key) for sk, key, _ in parts if reader._blocks_of(sk)[0] == 3]
     in_other = [(sk, key) for sk, key, _ in parts if reader._blocks_of(sk)[0] == 4]
-    assert reader.get(*in_other[0]) is not None  # block 4 checked and cached before the damage
+    assert reader.partition(*in_other[0]) is not None  # block 4 checked and cached before the damage
     path = tmp_path / "1-Data.db"
     data = bytearray(path.read_bytes())
     data[victim + 40] ^= 0x01
@@ -93,13 +95,91 @@ def test_a_point_read_of_a_corrupted_block_raises_corruption_and_a_cached_checke
     path.write_bytes(bytes(data))  # the same inode: the open reader sees the damage
     for sk, key in in_victim[:3]:
         with pytest.raises(Corruption) as info:
-            reader.get(sk, key)
+            reader.partition(sk, key)
         assert info.value.path == str(path) and info.value.offset == victim and "checksum" in str(info.value)
     assert len(cache) == 1  # a damaged block is never cached
-    assert reader.get(*in_other[0]) is not None  # served from the cache: it was checked when it was loaded
+    assert reader.partition(*in_other[0]) is not None  # served from the cache: it was checked when it was loaded
     fresh = SSTableReader(tmp_path, 1, BlockCache(1 << 20))
     with pytest.raises(Corruption):
-        fresh.get(*in_other[1])
+        fresh.partition(*in_other[1])
+
+
+def test_a_point_read_of_a_corrupted_entry_raises_corruption_naming_the_entry(tmp_path):
+    """From format 4 a point read fetches one entry and checks its own CRC: damage inside it is Corruption at the
+    entry's offset; the block's other entries still read, and a block read of the damaged block fails too."""
+    parts = sorted((partition_sort_key(b"k%d" % i), b"k%d" % i, b"value%d" % i + b"x" * 100) for i in range(500))
+    write(tmp_path, parts)
+    reader = SSTableReader(tmp_path, 1, BlockCache(1 << 20))
+    tops, starts, lengths, _, _ = reader._places
+    sk, key, _ = parts[200]
+    i = list(tops).index(int.from_bytes(sk[:4]))
+    offset, size = starts[i], lengths[i]
+    path = tmp_path / "1-Data.db"
+    data = bytearray(path.read_bytes())
+    assert data[offset : offset + size].find(key) == size - 4 - len(key)  # [fragment][key][crc]
+    data[offset + 5] ^= 0x01  # in the fragment
+    path.write_bytes(bytes(data))
+    with pytest.raises(Corruption) as info:
+        reader.get(sk, key)
+    assert info.value.path == str(path) and info.value.offset == offset and "checksum" in str(info.value)
+    neighbours = [p for p in parts if reader._blocks_of(p[0])[0] == reader._blocks_of(sk)[0] and p[1] != key]
+    assert neighbours and all(reader.get(nsk, nkey)[2][0][2][b"v"][1] == v for nsk, nkey, v in neighbours)
+    with pytest.raises(Corruption):
+        reader.partition(neighbours[0][0], neighbours[0][1])
+
+
+def test_entries_over_65535_bytes_use_u32_ends_and_their_blocks_take_the_block_path(tmp_path):
+    """A block whose entries pass 65,535 bytes has u32 directory ends (WIDE_ENDS); Partitions.db cannot give such an
+    entry's length, so the point reads of its block read the block instead, and find the same rows."""
+    keys = [b"k%d" % i for i in range(400)]
+    parts = sorted((partition_sort_key(k), k, b"B" * 70_000 if i % 97 == 5 else b"v%d" % i) for i, k in enumerate(keys))
+    write(tmp_path, parts)
+    reader = SSTableReader(tmp_path, 1, BlockCache(1 << 20))
+    _, _, lengths, _, _ = reader._places
+    assert 0 < list(lengths).count(0) < len(parts) / 2  # the big entries' blocks, and no others
+    for sk, key, value in parts:
+        assert reader.get(sk, key) == reader.partition(sk, key) == (None, [], [(b"", None, {b"v": (1, value, 0, 0)})])
+    big = [i for i, (_, _, v) in enumerate(parts) if len(v) > 1000]
+    data = reader.read_block(reader._blocks_of(parts[big[0]][0])[0])
+    assert int.from_bytes(data[8:12], "big") >> 31 == 1  # WIDE_ENDS
+    assert reader.get(partition_sort_key(b"absent"), b"absent") is None
+
+
+@pytest.mark.parametrize("damage", ["missing", "flipped", "truncated"])
+def test_a_missing_or_damaged_partitions_component_is_corruption(tmp_path, damage):
+    """Missing: at open, like any other component. Damaged: at the first point read, which loads it."""
+    parts = sorted((partition_sort_key(b"k%d" % i), b"k%d" % i, b"value%d" % i) for i in range(300))
+    write(tmp_path, parts)
+    path = tmp_path / "1-Partitions.db"
+    data = path.read_bytes()
+    if damage == "missing":
+        path.unlink()
+        with pytest.raises(Corruption) as info:  # a component the TOC lists is missing: found at open
+            SSTableReader(tmp_path, 1)
+        assert info.value.path == str(path)
+        return
+    if damage == "flipped":
+        path.write_bytes(data[:20] + bytes([data[20] ^ 4]) + data[21:])
+    else:
+        path.write_bytes(data[:-10])
+    reader = SSTableReader(tmp_path, 1)  # opening does not read it
+    with pytest.raises(Corruption) as info:
+        reader.get(*parts[0][:2])
+    assert info.value.path == str(path)
+    assert reader.partition(*parts[0][:2]) is not None  # block reads do not need it
+
+
+def test_a_point_read_never_returns_another_keys_entry_that_ends_with_its_key(tmp_path):
+    """Entries are [fragment][key][crc], and a point read compares the key at the end of the entry of its token top.
+    A stored key that merely ends with the one asked for (same token top) must not match: the fragment then does
+    not decode to exactly its bytes, and the read falls back to the block's directory, which answers None."""
+    sk = (7 << 60).to_bytes(8, "big") + b"long-key"
+    write(tmp_path, [(sk, b"long-key", b"value")])
+    reader = SSTableReader(tmp_path, 1)
+    assert reader.get(sk, b"long-key")[2][0][2][b"v"][1] == b"value"
+    for shorter in (b"key", b"-key", b"y"):
+        assert reader.get(sk[:8] + shorter, shorter) is None
+    assert reader.get(sk[:8] + b"xlong-key", b"xlong-key") is None
 
 
 def test_a_truncated_data_file_is_corruption_not_a_short_block(tmp_path):
@@ -127,6 +207,24 @@ def test_the_radix_table_narrows_a_bisection_to_the_same_answer(values, probes):
     radix, shift = reader_module.radix_table(values)
     assert len(radix) == (1 << (64 - shift)) + 1 >= len(values) + 1
     for t in [0, (1 << 64) - 1, *values, *(v + 1 for v in values if v < (1 << 64) - 1), *(v - 1 for v in values if v),
+              *probes]:
+        p = t >> shift
+        assert bisect_left(values, t, radix[p], radix[p + 1]) == bisect_left(values, t)
+
+
+UINT32 = st.integers(0, (1 << 32) - 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(UINT32, st.integers(0, 100), st.integers((1 << 32) - 100, (1 << 32) - 1)), max_size=400),
+       st.lists(UINT32, max_size=50), st.sampled_from([1, 8]))
+def test_the_radix_table_of_32_bit_token_tops_with_several_values_a_slot_narrows_to_the_same_answer(values, probes,
+                                                                                                  spread):
+    """Partitions.db's tops: 32-bit values, about SPREAD of them a slot."""
+    values = array("I", sorted(values))
+    radix, shift = reader_module.radix_table(values, 32, spread)
+    assert len(radix) == (1 << (32 - shift)) + 1 and len(radix) - 1 <= max(2, 2 * len(values) // spread)
+    for t in [0, (1 << 32) - 1, *values, *(v + 1 for v in values if v < (1 << 32) - 1), *(v - 1 for v in values if v),
               *probes]:
         p = t >> shift
         assert bisect_left(values, t, radix[p], radix[p + 1]) == bisect_left(values, t)

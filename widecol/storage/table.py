@@ -28,7 +28,7 @@ from widecol.storage.cells import shadow_row
 from widecol.storage.manifest import Manifest
 from widecol.storage.memtable import Memtable
 from widecol.storage.merge import live_row, merge_versions
-from widecol.storage.sstable.format import COMPONENTS, component_name
+from widecol.storage.sstable.format import COMPONENTS, component_name, components
 from widecol.storage.sstable.reader import SSTableReader
 from widecol.storage.token import MAX_TOKEN, partition_sort_key, sort_key_and_hashes, token_bound
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from widecol.storage.engine import Engine
 
 log = logging.getLogger(__name__)
-_SSTABLE_FILE = re.compile(r"^(\d+)-(Data\.db|Index\.db|Filter\.db|Statistics\.db|TOC\.txt)(\.tmp)?$")
+_SSTABLE_FILE = re.compile(r"^(\d+)-(Data\.db|Index\.db|Filter\.db|Statistics\.db|Partitions\.db|TOC\.txt)(\.tmp)?$")
 DEFAULT_OPTIONS = {"gc_grace_seconds": 864000}
 
 
@@ -94,7 +94,7 @@ class Table:
         self.manifest.check()
         assert sorted(self.sstables) == self.manifest.generations
         for generation in self.manifest.generations:
-            for component in COMPONENTS:
+            for component in components(self.sstables[generation].version):
                 assert (self.directory / component_name(generation, component)).exists()
 
     # -- reads -------------------------------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""BlockCache: the engine's least-recently-used cache of checked SSTable data blocks, for point reads.
+"""BlockCache: the engine's least-recently-used cache of checked SSTable data blocks, for block reads.
 
-How this works. A point read or a clustering slice asks its SSTable reader for a block; the reader looks it up here
-under `uid << 32 | block number` first, and on a miss reads it from the file (one pread), checks its CRC and its
-directory's geometry and stores its bytes as they are: one bytes object an entry, which the reader searches without
-decoding (format version 3). A block's bytes are checked once, when they come from the file; a cached block is
-served from memory. Entries are weighed by their bytes plus ENTRY_OVERHEAD, and the least recently used are evicted
-past `capacity` bytes, so the cache counts against the node's memory like a memtable does.
+How this works. A clustering slice (or a point read of a version-3 SSTable) asks its SSTable reader for a block; the
+reader looks it up here under `uid << 32 | block number` first, and on a miss reads it from the file (one pread),
+checks its CRC and its directory's geometry and stores its bytes as they are: one bytes object an entry, which the
+reader searches without decoding (format version 3). A block's bytes are checked once, when they come from the file;
+a cached block is served from memory. Entries are weighed by their bytes plus ENTRY_OVERHEAD, and the least recently
+used are evicted past `capacity` bytes, so the cache counts against the node's memory like a memtable does.
 
 Admission. Until the cache is full every missed block is admitted; once it is full, each one with probability
 1 / ADMIT_WHEN_FULL. When the blocks read are spread over much more data than the cache holds (a large table read
@@ -18,6 +18,11 @@ counter starves a block whose misses fall in step with another's (a hot block mi
 Never stale: SSTables are immutable, and every reader has a process-unique uid (never the generation number, which
 a truncated or re-created table reuses), so a flush, a compaction, a truncate or a drop can only make entries
 unreachable, never wrong. `forget(uid)` frees a retired reader's entries at once. Thread-safe.
+
+Reservations. From SSTable format 4, point reads fetch one entry through an in-memory table of entry places
+(Partitions.db, ~12 bytes a partition) and no longer use blocks. A reader charges that table here with
+`reserve(bytes)` when it loads it, and releases it when retired: the cache holds blocks (slices, scans) in what is
+left of `capacity`, so the node's read memory stays within `[storage] block_cache_mb`.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ ADMIT_WHEN_FULL = 16  # a full cache admits a missed block with probability 1 / 
 class BlockCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
+        self.reserved = 0  # bytes of capacity lent to readers' entry tables (module docstring)
         self.size = 0
         self.hits = 0
         self.misses = 0
@@ -63,7 +69,7 @@ class BlockCache:
         there is room, else with probability 1 / ADMIT_WHEN_FULL, evicting the least recently used blocks past
         capacity. A block heavier than the capacity is never kept."""
         weight = len(block) + ENTRY_OVERHEAD
-        capacity = self.capacity
+        capacity = self.capacity - self.reserved
         if weight > capacity or (self.size + weight > capacity and self._draw() * ADMIT_WHEN_FULL >= 1):
             return
         entries = self._entries
@@ -82,6 +88,16 @@ class BlockCache:
             self.size = size
         finally:
             lock.release()
+
+    def reserve(self, nbytes: int) -> None:
+        """Take NBYTES of the capacity for something else (give them back with a negative NBYTES), evicting the least
+        recently used blocks past what is left."""
+        with self._lock:
+            self.reserved += nbytes
+            capacity = self.capacity - self.reserved
+            entries = self._entries
+            while self.size > capacity and entries:
+                self.size -= len(entries.popitem(False)[1]) + ENTRY_OVERHEAD
 
     def forget(self, uid: int) -> None:
         """Drop every block of reader UID (retired by a compaction, a truncate or a drop)."""

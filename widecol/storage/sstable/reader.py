@@ -7,12 +7,17 @@ clustering keys. Each block read is CRC-checked: a mismatch raises Corruption na
 damaged block never yields rows. Reads use os.pread on a descriptor held for the reader's life, so they are
 thread-safe and survive the file being unlinked by a compaction while a read is in flight.
 
-Point reads (get, and lookup, which tests the bloom filter first) take a fast path: the blocks' first and last
-token prefixes are also kept as lists of ints, built on first use, and bisected with int comparisons (compact and
-cheap, where the sort keys are scattered bytes objects) within the one or two blocks a radix table on the prefixes'
-top bits leaves; only a read whose token equals a block's last token falls back to comparing sort keys. A block
-found in the block cache was checked when it was loaded; one read from the file is checked before it is used or
-cached.
+Point reads (get, and lookup, which tests the bloom filter first) take a fast path. From format version 4, each
+fragment is an entry [fragment][key][crc32] in its block, and Partitions.db lists every entry's token top (the
+first 4 bytes of its sort key) and length, and each block's number of entries; loaded on first use, these become
+arrays of tops, file offsets and lengths. A point read bisects the tops within the few a radix table leaves, reads
+its one entry (~150 bytes, not the ~5 KB block), checks its CRC and its key, and decodes it, with no block search
+and no block cache. A token top shared by two entries (a wide partition, or a 32-bit collision) or an entry over
+65,535 bytes takes the block path. Before version 4, the blocks' first and last token
+prefixes are kept as lists of ints, built on first use, and bisected with int comparisons within the one or two
+blocks a radix table leaves; only a read whose token equals a block's last token falls back to comparing sort keys.
+A block found in the block cache was checked when it was loaded; one read from the file is checked before it is
+used or cached.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import itertools
 import os
 import struct
-import zlib
+import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
@@ -36,15 +41,19 @@ from widecol.storage.sstable.format import (
     BLOCK_COUNT,
     BLOCK_DIRECTORY,
     BLOCK_HEADER,
-    COMPONENTS,
     DATA_HEADER,
     DATA_MAGIC,
+    ENTRY_CRC,
     READABLE_VERSIONS,
     TOKEN_PREFIX,
+    TRAILER,
+    WIDE_ENDS,
     component_name,
+    components,
+    crc32,
     unseal,
 )
-from widecol.storage.token import partition_sort_key
+from widecol.storage.token import partition_sort_key, token_top
 
 PartitionData = tuple  # (deletion, ranges, rows): rows = [(ck, rowdel, cells dict), ...]
 
@@ -52,15 +61,13 @@ PartitionData = tuple  # (deletion, ranges, rows): rows = [(ck, rowdel, cells di
 _UIDS = itertools.count(1)
 _U32 = BLOCK_COUNT
 _U32_PAIR = struct.Struct(">II")
+_U16 = struct.Struct(">H")
 _PAYLOAD = BLOCK_HEADER.size  # where a block's payload starts in its bytes
 _TOKENS = _PAYLOAD + BLOCK_COUNT.size  # v3: where the token prefixes start
 _PREFIX = struct.Struct(">Q")  # a sort key's token prefix as an unsigned int (orders as the bytes do)
 _pread = os.pread
 _unpackb = msgpack.unpackb
-try:  # ISA-L's crc32 computes zlib's CRC-32 about 3x faster on a 5 KiB block; optional, zlib's is the fallback
-    from isal.isal_zlib import crc32 as _crc32
-except ImportError:
-    _crc32 = zlib.crc32
+_crc32 = crc32
 
 
 def _locate(data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
@@ -92,21 +99,42 @@ def _locate(data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
     return None
 
 
-def radix_table(values: list[int]) -> tuple[array, int]:
-    """(RADIX, SHIFT) such that bisect_left(VALUES, t, RADIX[t >> SHIFT], RADIX[(t >> SHIFT) + 1]) equals
-    bisect_left(VALUES, t) for any 64-bit unsigned t, VALUES being sorted 64-bit unsigned ints.
+def _locate4(data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
+    """_locate() in a checked version-4 block: entry i is [fragment][key][crc], its key ending at key_ends[i] and
+    its fragment at fragment_ends[i] (u16, or u32 when n has WIDE_ENDS), offsets in the entries."""
+    (word,) = _U32.unpack_from(data, _PAYLOAD)
+    n = word & (WIDE_ENDS - 1)
+    ends = _U32 if word & WIDE_ENDS else _U16
+    w = ends.size
+    key_ends = _TOKENS + TOKEN_PREFIX * n
+    entries = key_ends + 2 * w * n
+    token = sk[:TOKEN_PREFIX]
+    p = data.find(token, _TOKENS, key_ends)
+    while p >= 0:
+        if (p - _TOKENS) & 7:  # matched across two prefixes
+            p = data.find(token, p + 1, key_ends)
+            continue
+        i = (p - _TOKENS) >> 3
+        (key_end,) = ends.unpack_from(data, key_ends + w * i)
+        (fragment_end,) = ends.unpack_from(data, key_ends + w * (n + i))
+        if key_end - fragment_end == len(key) and data.startswith(key, entries + fragment_end):
+            start = ends.unpack_from(data, key_ends + w * (i - 1))[0] + ENTRY_CRC.size if i else 0
+            return entries + start, entries + fragment_end
+        p = data.find(token, p + TOKEN_PREFIX, key_ends)
+    return None
 
-    Slot p holds the first index whose value is at least p << SHIFT; there are 2 ** len(VALUES).bit_length() slots
-    (between one and two per value), and one more holding len(VALUES). Token prefixes are uniform (Murmur3), so a
-    slot spans one or two values: the bisection then touches one or two list items, where bisecting the whole list
-    touches a cold one at each of ~15 steps."""
-    shift = 64 - max(1, len(values).bit_length())
-    radix = array("I")
-    for i, value in enumerate(values):  # the slots up to VALUE's own that are still unfilled are reached first by I
-        top = (value >> shift) + 1
-        if len(radix) < top:
-            radix.extend([i] * (top - len(radix)))
-    radix.extend([len(values)] * ((1 << (64 - shift)) + 1 - len(radix)))
+
+def radix_table(values: list[int] | array, width: int = 64, spread: int = 1) -> tuple[array, int]:
+    """(RADIX, SHIFT) such that bisect_left(VALUES, t, RADIX[t >> SHIFT], RADIX[(t >> SHIFT) + 1]) equals
+    bisect_left(VALUES, t) for any WIDTH-bit unsigned t, VALUES being sorted WIDTH-bit unsigned ints.
+
+    Slot p holds the first index whose value is at least p << SHIFT; there are 2 ** (len(VALUES) // SPREAD)
+    .bit_length() slots (between one and two per SPREAD values), and one more holding len(VALUES). Token prefixes
+    are uniform (Murmur3), so a slot spans one or two SPREAD values: the bisection then touches a few items, where
+    bisecting the whole list touches a cold one at each of ~15-20 steps."""
+    shift = max(0, width - max(1, (len(values) // spread).bit_length()))
+    radix = array("I", [bisect_left(values, p << shift) for p in range(1 << (width - shift))])
+    radix.append(len(values))
     return radix, shift
 
 
@@ -159,9 +187,15 @@ class SSTableReader:
             os.close(self._fd)
             self._fd = -1
             raise Corruption(self.data_path, 0, f"bad data file header (version {self.version})")
-        self.size_on_disk = sum(
-            os.path.getsize(directory / component_name(generation, c)) for c in COMPONENTS
-        )
+        self.size_on_disk = 0
+        for c in components(self.version):
+            path = directory / component_name(generation, c)
+            try:
+                self.size_on_disk += os.path.getsize(path)
+            except FileNotFoundError:
+                self.close()
+                raise Corruption(str(path), 0, "component missing") from None
+        self._reserved = 0  # bytes of the block cache's capacity that _places holds (charged on first use)
 
     # What only point reads and slices use is built on first use: a compaction worker, which opens SSTables only
     # to merge them, never builds it (a few MB at 1,000,000 partitions).
@@ -183,6 +217,51 @@ class SSTableReader:
             return None
         return firsts, lasts, *radix_table(lasts)
 
+    @cached_property
+    def _places(self) -> tuple[array, array, array, array, int] | None:
+        """For get() from version 4: Partitions.db as (token tops, entry offsets, entry lengths, radix_table(tops),
+        its shift), or None before version 4. The arrays (~14 bytes an entry) are charged to the block cache's
+        capacity, which point reads no longer use."""
+        if self.version < 4:
+            return None
+        path = self.directory / component_name(self.generation, "Partitions.db")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise Corruption(str(path), 0, "component missing") from None
+        body = memoryview(data)[: -TRAILER.size]
+        if len(data) < 4 + TRAILER.size or _crc32(body) != TRAILER.unpack_from(data, len(body))[0]:
+            raise Corruption(str(path), len(body), "component checksum mismatch")
+        n, blocks = _U32_PAIR.unpack_from(data)
+        if len(body) != 8 + 6 * n + 4 * blocks or blocks != len(self.offsets):
+            raise Corruption(str(path), 0, f"{n} entries and {blocks} blocks do not fit {len(body)} bytes")
+        tops, lengths, counts = array("I"), array("H"), array("I")
+        tops.frombytes(body[8 : 8 + 4 * n])
+        lengths.frombytes(body[8 + 4 * n : 8 + 6 * n])
+        counts.frombytes(body[8 + 6 * n :])
+        if sys.byteorder == "little":
+            for a in (tops, lengths, counts):
+                a.byteswap()
+        # Each entry's offset: a block's entries follow its header and directory, back to back.
+        starts = array("Q")
+        k = 0
+        for offset, word in zip(self.offsets, counts, strict=True):
+            c = word & (WIDE_ENDS - 1)
+            base = offset + _TOKENS + (TOKEN_PREFIX + (8 if word & WIDE_ENDS else 4)) * c
+            if c:
+                starts.extend(itertools.accumulate(lengths[k : k + c - 1], initial=base))
+                if 0 in lengths[k : k + c]:  # an entry over 65,535 bytes: the offsets after it are unknown
+                    lengths[k : k + c] = array("H", bytes(2 * c))
+            k += c
+        if k != n:
+            raise Corruption(str(path), 0, f"the blocks' counts add up to {k} entries, not {n}")
+        radix, shift = radix_table(tops, 32, 8)
+        if self.cache is not None:  # as a difference: two threads may build this at once, one result is kept
+            weight = sum(a.itemsize * len(a) for a in (tops, starts, lengths, radix))
+            self.cache.reserve(weight - self._reserved)
+            self._reserved = weight
+        return tops, starts, lengths, radix, shift
+
     def _component(self, component: str) -> object:
         path = self.directory / component_name(self.generation, component)
         try:
@@ -196,6 +275,8 @@ class SSTableReader:
         in flight still work (the descriptor stays open until the reader is garbage)."""
         if self.cache is not None:
             self.cache.forget(self.uid)
+            self.cache.reserve(-self._reserved)
+            self._reserved = 0
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -225,12 +306,21 @@ class SSTableReader:
                 if self.version < 3:
                     return data
                 (n,) = _U32.unpack_from(data, _PAYLOAD)
-                keys = _TOKENS + 16 * n  # after the token prefixes, the key ends and the fragment ends
-                if n and keys <= size:
-                    (key_end,) = _U32.unpack_from(data, keys - 4 * n - 4)
-                    (fragment_end,) = _U32.unpack_from(data, keys - 4)
-                    if keys + key_end + fragment_end == size:
-                        return data
+                if self.version >= 4:  # the last entry's key, then its CRC, end the block
+                    w = 4 if n & WIDE_ENDS else 2
+                    n &= WIDE_ENDS - 1
+                    entries = _TOKENS + (TOKEN_PREFIX + 2 * w) * n
+                    if n and entries <= size:
+                        last = _U32 if w == 4 else _U16
+                        if entries + last.unpack_from(data, entries - w * n - w)[0] + ENTRY_CRC.size == size:
+                            return data
+                else:
+                    keys = _TOKENS + 16 * n  # after the token prefixes, the key ends and the fragment ends
+                    if n and keys <= size:
+                        (key_end,) = _U32.unpack_from(data, keys - 4 * n - 4)
+                        (fragment_end,) = _U32.unpack_from(data, keys - 4)
+                        if keys + key_end + fragment_end == size:
+                            return data
         raise self._block_error(offset, size, data)
 
     def _block_error(self, offset: int, size: int, data: bytes) -> Corruption:
@@ -242,33 +332,50 @@ class SSTableReader:
         length, crc = BLOCK_HEADER.unpack_from(data)
         if length != size - BLOCK_HEADER.size:
             return Corruption(self.data_path, offset, f"block length {length} does not match the index")
-        if zlib.crc32(memoryview(data)[BLOCK_HEADER.size :]) != crc:
+        if _crc32(memoryview(data)[BLOCK_HEADER.size :]) != crc:
             return Corruption(self.data_path, offset, "block checksum mismatch")
         return Corruption(self.data_path, offset, "block directory does not match the block")
 
-    def block_directory(self, data: bytes, offset: int) -> tuple[list[bytes], list[bytes], list[int], int]:
-        """The directory of a checked block DATA (read at file OFFSET): (sort keys, keys, fragment end offsets,
-        where fragments start in DATA); fragment i is DATA[start + ends[i - 1] : start + ends[i]]."""
+    def block_directory(self, data: bytes, offset: int) -> tuple[list[bytes], list[bytes], list[int], list[int]]:
+        """The directory of a checked block DATA (read at file OFFSET): (sort keys, keys, fragment starts, fragment
+        ends), fragment i being DATA[starts[i] : ends[i]]."""
         if self.version >= 3:
             (n,) = _U32.unpack_from(data, _PAYLOAD)
-            ends = struct.unpack_from(f">{2 * n}I", data, _TOKENS + TOKEN_PREFIX * n)
-            key_ends, fragment_ends = ends[:n], list(ends[n:])
-            keys_at = _TOKENS + 16 * n
+            width = "I"
+            if self.version >= 4:
+                width = "I" if n & WIDE_ENDS else "H"
+                n &= WIDE_ENDS - 1
+            ends = struct.unpack_from(f">{2 * n}{width}", data, _TOKENS + TOKEN_PREFIX * n)
+            key_ends, fragment_ends = ends[:n], ends[n:]
+            region = _TOKENS + (TOKEN_PREFIX + 2 * struct.calcsize(width)) * n
             keys = []
             sks = []
+            starts = []
+            if self.version >= 4:  # entry i: [fragment][key][crc]
+                start = 0
+                for i, (key_end, fragment_end) in enumerate(zip(key_ends, fragment_ends, strict=True)):
+                    key = data[region + fragment_end : region + key_end]
+                    keys.append(key)
+                    sks.append(data[_TOKENS + 8 * i : _TOKENS + 8 * i + 8] + key)
+                    starts.append(region + start)
+                    start = key_end + ENTRY_CRC.size
+                return sks, keys, starts, [region + e for e in fragment_ends]
             start = 0
             for i, end in enumerate(key_ends):
-                key = data[keys_at + start : keys_at + end]
+                key = data[region + start : region + end]
                 keys.append(key)
                 sks.append(data[_TOKENS + 8 * i : _TOKENS + 8 * i + 8] + key)
                 start = end
-            return sks, keys, fragment_ends, keys_at + start
+            base = region + start
+            return sks, keys, [base, *(base + e for e in fragment_ends[:-1])], [base + e for e in fragment_ends]
         try:
             (size,) = BLOCK_DIRECTORY.unpack_from(data, _PAYLOAD)
             keys, ends = msgpack.unpackb(data[_PAYLOAD + 4 : _PAYLOAD + 4 + size])
         except (ValueError, TypeError, struct.error, msgpack.UnpackException) as e:
             raise Corruption(self.data_path, offset, f"block directory undecodable: {e}") from None
-        return [partition_sort_key(k) for k in keys], keys, ends, _PAYLOAD + 4 + size
+        base = _PAYLOAD + 4 + size
+        return ([partition_sort_key(k) for k in keys], keys, [base, *(base + e for e in ends[:-1])],
+                [base + e for e in ends])
 
     def _block(self, i: int) -> bytes:
         """Block I as read_block() gives it, through the block cache when the reader has one."""
@@ -284,14 +391,16 @@ class SSTableReader:
 
     def _locate(self, data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
         """Where partition KEY's fragment is in the checked block DATA: (start, end), or None if it is not there."""
-        if self.version >= 3:
+        if self.version >= 4:
+            return _locate4(data, sk, key)
+        if self.version == 3:
             return _locate(data, sk, key)
-        _, keys, ends, base = self.block_directory(data, 0)
+        _, keys, starts, ends = self.block_directory(data, 0)
         try:
             index = keys.index(key)
         except ValueError:
             return None
-        return base + (ends[index - 1] if index else 0), base + ends[index]
+        return starts[index], ends[index]
 
     def _fragment(self, i: int, sk: bytes, key: bytes) -> bytes | None:
         """Partition KEY's packed fragment in block I, or None if it is not there."""
@@ -353,10 +462,38 @@ class SSTableReader:
         return self.get(sk, key) if self._may_contain_classic(h, sk) else None
 
     def get(self, sk: bytes, key: bytes) -> PartitionData | None:
-        """The whole partition KEY (sort key SK), or None: partition() without bounds, with a one-block fast path.
+        """The whole partition KEY (sort key SK), or None: partition() without bounds, with a one-entry fast path.
 
-        Cost: a radix table lookup and a bisection over one or two ints, then a block from the cache or one pread
-        and a CRC, then one decode."""
+        Cost from version 4: a radix table lookup and a bisection over a few ints, one pread of the entry and its
+        CRC, then one decode. Before: the same bisection over the blocks, then a block from the cache or one pread
+        and a CRC, then finding the fragment in it and one decode."""
+        places = self._places
+        if places is not None:
+            tops, starts, lengths, radix, shift = places
+            top = token_top(sk)
+            p = top >> shift
+            i = bisect_left(tops, top, radix[p], radix[p + 1])
+            if i == len(tops) or tops[i] != top:
+                return None
+            if i + 1 < len(tops) and tops[i + 1] == top:  # a wide partition, or another key with this token top
+                return self._get_by_sort_key(sk, key)
+            size = lengths[i]
+            if not size:  # an entry too long for Partitions.db to give its length
+                return self._get_by_sort_key(sk, key)
+            offset = starts[i]
+            data = _pread(self._fd, size, offset)
+            cut = size - ENTRY_CRC.size
+            if len(data) != size or cut < 1 or _crc32(memoryview(data)[:cut]) != _U32.unpack_from(data, cut)[0]:
+                raise self._entry_error(offset, size, data)
+            cut -= len(key)
+            if cut < 1 or not data.startswith(key, cut):
+                return None  # this token top's one partition is another key
+            try:  # the fragment ends where KEY starts iff it decodes exactly (msgpack is self-delimiting)
+                return _decode(memoryview(data)[:cut])
+            except (ValueError, TypeError, msgpack.UnpackException):
+                # Not this entry's key length (its key ends with KEY), or damage the CRC missed: the block path
+                # reads the directory, which knows.
+                return self._get_by_sort_key(sk, key)
         tokens = self._tokens
         if tokens is None or self.version < 3 or len(sk) < TOKEN_PREFIX:
             return self._get_by_sort_key(sk, key)
@@ -377,6 +514,12 @@ class SSTableReader:
         if where is None:
             return None
         return self.decode_fragment(data[where[0] : where[1]], self.offsets[i])
+
+    def _entry_error(self, offset: int, size: int, data: bytes) -> Corruption:
+        """Why the entry DATA (SIZE bytes at file OFFSET by Partitions.db) failed get()'s checks."""
+        if len(data) != size:
+            return Corruption(self.data_path, offset, f"entry truncated: {len(data)} of {size} bytes")
+        return Corruption(self.data_path, offset, "entry checksum mismatch")
 
     def _get_by_sort_key(self, sk: bytes, key: bytes) -> PartitionData | None:
         """get() by bisecting the sort keys themselves (version 2, or a token shared with a block boundary)."""
@@ -442,9 +585,8 @@ class SSTableReader:
     def split_block(self, b: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
         """Block B read from the file (not through the cache) and split: (sort keys, keys, packed fragments)."""
         data = self.read_block(b)
-        sks, keys, ends, base = self.block_directory(data, self.offsets[b])
-        starts = [base, *(base + e for e in ends[:-1])]
-        return sks, keys, [data[i:j] for i, j in zip(starts, [base + e for e in ends], strict=True)]
+        sks, keys, starts, ends = self.block_directory(data, self.offsets[b])
+        return sks, keys, [data[i:j] for i, j in zip(starts, ends, strict=True)]
 
     def fragments(self) -> Iterator[tuple[bytes, bytes, int, bytes, int]]:
         """Every fragment in file order: (sort key, key, block number, packed bytes, block offset). A partition's

@@ -2,10 +2,13 @@
 
 How this works. Partitions arrive in sort-key order with their rows in clustering order. Each partition is packed
 as one fragment into the current block, and the block is written when it passes BLOCK_TARGET bytes, behind a
-small directory of its fragments' token prefixes, keys and end offsets (fixed-width arrays, which a reader
-searches without decoding them), so a wide partition spans several blocks (its header, with the partition and
-range deletions, stays in the first). For each block the index records the first sort key and clustering and the
-last sort key, which is all a reader needs to find the blocks of a partition or of a clustering slice by bisection.
+small directory of its fragments' token prefixes and key and fragment end offsets (fixed-width arrays, which a
+reader searches without decoding them), so a wide partition spans several blocks (its header, with the partition
+and range deletions, stays in the first). In the block each fragment is an entry with its key and a CRC of both, so
+a point read can fetch and check one entry alone. For each block the index records the first sort key and
+clustering and the last sort key, which is all a reader needs to find the blocks of a partition or of a clustering
+slice by bisection; Partitions.db records each entry's token top and length and each block's entry count, from
+which a point read finds its entry.
 Components are written under .tmp names, fsynced, then renamed; the caller makes the SSTable live by listing it in
 the table's manifest.
 """
@@ -14,7 +17,8 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
+import sys
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
@@ -31,11 +35,15 @@ from widecol.storage.sstable.format import (
     COMPONENTS,
     DATA_HEADER,
     DATA_MAGIC,
+    ENTRY_CRC,
     FORMAT_VERSION,
+    MAX_ENTRY_LENGTH,
+    WIDE_ENDS,
     component_name,
+    crc32,
     seal,
 )
-from widecol.storage.token import token_of_sort_key
+from widecol.storage.token import token_of_sort_key, token_top
 
 _NO_TS = 1 << 63
 
@@ -61,6 +69,9 @@ class SSTableWriter:
         self.first_cks: list[bytes] = []
         self.last_sks: list[bytes] = []
         self.offsets: list[int] = []
+        self._tops = array("I")  # Partitions.db (format.py): each entry's token top and length, in file order,
+        self._lengths = array("H")  # and each block's number of entries
+        self._counts = array("I")
         self._partitions = self._rows = self._cells = self._tombstones = self._ttl_cells = 0
         self._min_ts = _NO_TS
         self._max_ts = -_NO_TS
@@ -227,15 +238,35 @@ class SSTableWriter:
         if not self._keys:
             return
         n = len(self._keys)
-        ends = struct.pack(f">{2 * n}I", *accumulate(map(len, self._keys)), *self._ends)
+        entries: list[bytes] = []  # entry j: fragment j, key j, crc32 of both
+        key_ends = []
+        fragment_ends = []
+        at = 0
+        pack = ENTRY_CRC.pack
+        for key, blob in zip(self._keys, self._blobs, strict=True):
+            entry = blob + key
+            at += len(entry) + ENTRY_CRC.size
+            entries += (entry, pack(crc32(entry)))
+            key_ends.append(at - ENTRY_CRC.size)
+            fragment_ends.append(at - ENTRY_CRC.size - len(key))
+        lengths = [b - a for a, b in zip([-ENTRY_CRC.size, *key_ends], key_ends, strict=False)]
+        if at > MAX_ENTRY_LENGTH:  # some entry may be too long for Partitions.db's u16
+            lengths = [x if x <= MAX_ENTRY_LENGTH else 0 for x in lengths]
+        self._lengths.extend(lengths)
+        self._tops.extend([token_top(sk) for sk in self._sks])
+        wide = at > 0xFFFF
+        self._counts.append(n | WIDE_ENDS if wide else n)
+        ends = struct.pack(f">{2 * n}{'I' if wide else 'H'}", *key_ends, *fragment_ends)
         tokens = b"".join([sk[:8] for sk in self._sks])
-        payload = b"".join([BLOCK_COUNT.pack(n), tokens, ends, *self._keys, *self._blobs])
+        if wide:
+            n |= WIDE_ENDS
+        payload = b"".join([BLOCK_COUNT.pack(n), tokens, ends, *entries])
         assert self._first is not None
         self.first_sks.append(self._first[0])
         self.first_cks.append(self._first[1])
         self.last_sks.append(self._last_sk)
         self.offsets.append(self._offset)
-        record = BLOCK_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        record = BLOCK_HEADER.pack(len(payload), crc32(payload)) + payload
         self._data.write(record)
         self._offset += len(record)
         self._keys, self._sks, self._ends, self._blobs = [], [], [], []
@@ -284,6 +315,7 @@ class SSTableWriter:
             "Index.db": seal(index),
             "Filter.db": seal(msgpack.packb(self._bloom.to_bytes())),
             "Statistics.db": seal(msgpack.packb(stats)),
+            "Partitions.db": self._partitions_component(),
             "TOC.txt": ("\n".join(component_name(self.generation, c) for c in COMPONENTS) + "\n").encode(),
         }
         for component, data in parts.items():
@@ -301,6 +333,17 @@ class SSTableWriter:
         finally:
             os.close(fd)
         return stats
+
+    def _partitions_component(self) -> bytes:
+        """Partitions.db's bytes (format.py): the entries' token tops and lengths and the blocks' entry counts,
+        big-endian, sealed."""
+        arrays = [self._tops, self._lengths, self._counts]
+        if sys.byteorder == "little":
+            arrays = [array(a.typecode, a) for a in arrays]
+            for a in arrays:
+                a.byteswap()
+        header = struct.pack(">II", len(self._tops), len(self._counts))
+        return seal(b"".join([header, *(a.tobytes() for a in arrays)]))
 
     def abort(self) -> None:
         """Remove whatever this writer left behind."""
