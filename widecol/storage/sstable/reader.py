@@ -225,20 +225,24 @@ class SSTableReader:
         if self.version < 4:
             return None
         path = self.directory / component_name(self.generation, "Partitions.db")
-        try:
-            data = path.read_bytes()
+        tops, lengths, counts = array("I"), array("H"), array("I")
+        try:  # read straight into the arrays: no copy of the file's bytes in memory
+            with open(path, "rb") as f:
+                header = f.read(_U32_PAIR.size)
+                n, blocks = _U32_PAIR.unpack(header) if len(header) == _U32_PAIR.size else (0, -1)
+                if blocks != len(self.offsets) or os.fstat(f.fileno()).st_size != 8 + 6 * n + 4 * blocks + 4:
+                    raise Corruption(str(path), 0, f"{n} entries and {blocks} blocks do not fit its size")
+                tops.fromfile(f, n)
+                lengths.fromfile(f, n)
+                counts.fromfile(f, blocks)
+                trailer = f.read(TRAILER.size)
         except FileNotFoundError:
             raise Corruption(str(path), 0, "component missing") from None
-        body = memoryview(data)[: -TRAILER.size]
-        if len(data) < 4 + TRAILER.size or _crc32(body) != TRAILER.unpack_from(data, len(body))[0]:
-            raise Corruption(str(path), len(body), "component checksum mismatch")
-        n, blocks = _U32_PAIR.unpack_from(data)
-        if len(body) != 8 + 6 * n + 4 * blocks or blocks != len(self.offsets):
-            raise Corruption(str(path), 0, f"{n} entries and {blocks} blocks do not fit {len(body)} bytes")
-        tops, lengths, counts = array("I"), array("H"), array("I")
-        tops.frombytes(body[8 : 8 + 4 * n])
-        lengths.frombytes(body[8 + 4 * n : 8 + 6 * n])
-        counts.frombytes(body[8 + 6 * n :])
+        except EOFError:
+            raise Corruption(str(path), 0, "component truncated") from None
+        crc = crc32(counts, crc32(lengths, crc32(tops, crc32(header))))
+        if len(trailer) != TRAILER.size or crc != TRAILER.unpack(trailer)[0]:
+            raise Corruption(str(path), 8 + 6 * n + 4 * blocks, "component checksum mismatch")
         if sys.byteorder == "little":
             for a in (tops, lengths, counts):
                 a.byteswap()
