@@ -28,6 +28,7 @@ import struct
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -133,8 +134,10 @@ def radix_table(values: list[int] | array, width: int = 64, spread: int = 1) -> 
     are uniform (Murmur3), so a slot spans one or two SPREAD values: the bisection then touches a few items, where
     bisecting the whole list touches a cold one at each of ~15-20 steps."""
     shift = max(0, width - max(1, (len(values) // spread).bit_length()))
-    radix = array("I", [bisect_left(values, p << shift) for p in range(1 << (width - shift))])
-    radix.append(len(values))
+    # Slot p holds how many values fall in the slots before it: one C-level count, then a running sum.
+    per_slot = Counter(map(shift.__rrshift__, values))  # value >> shift
+    radix = array("I", [0])
+    radix.extend(itertools.accumulate(map(per_slot.__getitem__, range(1 << (width - shift)))))
     return radix, shift
 
 
@@ -246,19 +249,30 @@ class SSTableReader:
         if sys.byteorder == "little":
             for a in (tops, lengths, counts):
                 a.byteswap()
-        # Each entry's offset: a block's entries follow its header and directory, back to back.
-        starts = array("Q")
-        k = 0
+        # Each entry's offset: a block's entries follow its header and directory, back to back. One running sum
+        # over the entries, steps[k] taking entry k - 1's length, plus the jump over a header and directory where a
+        # block starts (from where the previous block's recorded lengths end, so a block with an unknown length
+        # does not shift the next one).
+        steps = array("q", lengths)
+        steps.insert(0, 0)
+        steps.pop()
+        k = recorded_end = 0
+        wide = []
         for offset, word in zip(self.offsets, counts, strict=True):
             c = word & (WIDE_ENDS - 1)
             base = offset + _TOKENS + (TOKEN_PREFIX + (8 if word & WIDE_ENDS else 4)) * c
-            if c:
-                starts.extend(itertools.accumulate(lengths[k : k + c - 1], initial=base))
-                if 0 in lengths[k : k + c]:  # an entry over 65,535 bytes: the offsets after it are unknown
-                    lengths[k : k + c] = array("H", bytes(2 * c))
+            if k < n:
+                steps[k] += base - recorded_end
+            if word & WIDE_ENDS:
+                wide.append((k, c))
+            recorded_end = base + sum(lengths[k : k + c])
             k += c
         if k != n:
             raise Corruption(str(path), 0, f"the blocks' counts add up to {k} entries, not {n}")
+        starts = array("Q", itertools.accumulate(steps))
+        for k, c in wide:  # an entry may be over 65,535 bytes: the offsets after it in its block are unknown
+            if 0 in lengths[k : k + c]:
+                lengths[k : k + c] = array("H", bytes(2 * c))
         radix, shift = radix_table(tops, 32, 8)
         if self.cache is not None:  # as a difference: two threads may build this at once, one result is kept
             weight = sum(a.itemsize * len(a) for a in (tops, starts, lengths, radix))
