@@ -60,9 +60,8 @@ class SSTableWriter:
         self._offset = DATA_HEADER.size
         self._bloom = BlockedBloom.for_keys(max(1, expected_partitions))
         self._packer = msgpack.Packer()
-        self._keys: list[bytes] = []  # the current block: its fragments' keys, sort keys, ends and packed bytes
+        self._keys: list[bytes] = []  # the current block: its fragments' keys, sort keys and packed bytes
         self._sks: list[bytes] = []
-        self._ends: list[int] = []
         self._blobs: list[bytes] = []
         self._bytes = 0
         self._first: tuple[bytes, bytes] | None = None
@@ -192,7 +191,6 @@ class SSTableWriter:
                 self._first = (sks[i], b"")
             shift = self._bytes - (totals[i - 1] if i else 0)  # totals[j] + shift: the block's bytes with j in it
             j = min(n - 1, bisect_left(totals, BLOCK_TARGET - shift, i))
-            self._ends.extend(map(shift.__add__, totals[i : j + 1]))
             self._keys.extend(keys[i : j + 1])
             self._sks.extend(sks[i : j + 1])
             self._blobs.extend(blobs[i : j + 1])
@@ -232,7 +230,6 @@ class SSTableWriter:
         self._sks.append(sk)
         self._blobs.append(blob)
         self._bytes += len(blob)
-        self._ends.append(self._bytes)
         self._rows += rows
         self._last_sk = sk
 
@@ -269,7 +266,7 @@ class SSTableWriter:
         record = BLOCK_HEADER.pack(len(payload), crc32(payload)) + payload
         self._data.write(record)
         self._offset += len(record)
-        self._keys, self._sks, self._ends, self._blobs = [], [], [], []
+        self._keys, self._sks, self._blobs = [], [], []
         self._bytes = 0
         self._first = None
 
