@@ -3,7 +3,7 @@
 How this works. A clustering slice (or a point read of a version-3 SSTable) asks its SSTable reader for a block; the
 reader looks it up here under `uid << 32 | block number` first, and on a miss reads it from the file (one pread),
 checks its CRC and its directory's geometry and stores its bytes as they are: one bytes object an entry, which the
-reader searches without decoding (format version 3). A block's bytes are checked once, when they come from the file;
+reader searches without decoding (format versions 3 and 4). A block's bytes are checked once, when they come from the file;
 a cached block is served from memory. Entries are weighed by their bytes plus ENTRY_OVERHEAD, and the least recently
 used are evicted past `capacity` bytes, so the cache counts against the node's memory like a memtable does.
 
@@ -20,7 +20,7 @@ a truncated or re-created table reuses), so a flush, a compaction, a truncate or
 unreachable, never wrong. `forget(uid)` frees a retired reader's entries at once. Thread-safe.
 
 Reservations. From SSTable format 4, point reads fetch one entry through an in-memory table of entry places
-(Partitions.db, ~12 bytes a partition) and no longer use blocks. A reader charges that table here with
+(Partitions.db, ~14 bytes an entry) and no longer use blocks. A reader charges that table here with
 `reserve(bytes)` when it loads it, and releases it when retired: the cache holds blocks (slices, scans) in what is
 left of `capacity`, so the node's read memory stays within `[storage] block_cache_mb`.
 """

@@ -71,20 +71,26 @@ _unpackb = msgpack.unpackb
 _crc32 = crc32
 
 
-def _locate(data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
-    """Where partition KEY (sort key SK) is in the checked version-3 block DATA: (start, end) of its fragment, or
-    None. The token prefixes are searched as bytes, without decoding the directory; equal tokens are consecutive
-    (fragments are in sort-key order), each checked against its key."""
-    (n,) = _U32.unpack_from(data, _PAYLOAD)
-    key_ends = _TOKENS + TOKEN_PREFIX * n
-    token = sk[:TOKEN_PREFIX]
-    p = data.find(token, _TOKENS, key_ends)
+def _prefix_indexes(data: bytes, token: bytes, n: int) -> Iterator[int]:
+    """The indexes, in order, of the N token prefixes of the checked block DATA (version 3 or 4) that equal TOKEN:
+    found by bytes.find, without decoding the directory, a match across two prefixes skipped."""
+    end = _TOKENS + TOKEN_PREFIX * n
+    p = data.find(token, _TOKENS, end)
     while p >= 0:
         if (p - _TOKENS) & 7:  # matched across two prefixes
-            p = data.find(token, p + 1, key_ends)
+            p = data.find(token, p + 1, end)
             continue
-        i = (p - _TOKENS) >> 3
-        keys = key_ends + 8 * n
+        yield (p - _TOKENS) >> 3
+        p = data.find(token, p + TOKEN_PREFIX, end)
+
+
+def _locate(data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
+    """Where partition KEY (sort key SK) is in the checked version-3 block DATA: (start, end) of its fragment, or
+    None. Equal tokens are consecutive (fragments are in sort-key order), each checked against its key."""
+    (n,) = _U32.unpack_from(data, _PAYLOAD)
+    key_ends = _TOKENS + TOKEN_PREFIX * n
+    keys = key_ends + 8 * n
+    for i in _prefix_indexes(data, sk[:TOKEN_PREFIX], n):
         if i:
             start, end = _U32_PAIR.unpack_from(data, key_ends + 4 * i - 4)
         else:
@@ -96,7 +102,6 @@ def _locate(data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
             else:
                 start, (end,) = 0, _U32.unpack_from(data, key_ends + 4 * n)
             return fragments + start, fragments + end
-        p = data.find(token, p + TOKEN_PREFIX, key_ends)
     return None
 
 
@@ -109,19 +114,12 @@ def _locate4(data: bytes, sk: bytes, key: bytes) -> tuple[int, int] | None:
     w = ends.size
     key_ends = _TOKENS + TOKEN_PREFIX * n
     entries = key_ends + 2 * w * n
-    token = sk[:TOKEN_PREFIX]
-    p = data.find(token, _TOKENS, key_ends)
-    while p >= 0:
-        if (p - _TOKENS) & 7:  # matched across two prefixes
-            p = data.find(token, p + 1, key_ends)
-            continue
-        i = (p - _TOKENS) >> 3
+    for i in _prefix_indexes(data, sk[:TOKEN_PREFIX], n):
         (key_end,) = ends.unpack_from(data, key_ends + w * i)
         (fragment_end,) = ends.unpack_from(data, key_ends + w * (n + i))
         if key_end - fragment_end == len(key) and data.startswith(key, entries + fragment_end):
             start = ends.unpack_from(data, key_ends + w * (i - 1))[0] + ENTRY_CRC.size if i else 0
             return entries + start, entries + fragment_end
-        p = data.find(token, p + TOKEN_PREFIX, key_ends)
     return None
 
 
