@@ -93,12 +93,6 @@ def token_of_sort_key(sk: bytes) -> int:
     return _SORT_PREFIX.unpack_from(sk)[0] - (1 << 63)
 
 
-def token_top(sk: bytes) -> int:
-    """The first 4 bytes of sort key SK as an unsigned int (zero-padded): its token's top 32 bits, ordered as the
-    sort keys are (Partitions.db, point reads)."""
-    return int.from_bytes(sk[:4] if len(sk) >= 4 else sk.ljust(4, b"\0"))
-
-
 def token_bound(t: int) -> bytes:
     """The sort-key prefix of token T: every sort key of a partition with token T starts with it."""
     return _SORT_PREFIX.pack(t + (1 << 63))

@@ -54,7 +54,7 @@ from widecol.storage.sstable.format import (
     crc32,
     unseal,
 )
-from widecol.storage.token import partition_sort_key, token_top
+from widecol.storage.token import partition_sort_key
 
 PartitionData = tuple  # (deletion, ranges, rows): rows = [(ck, rowdel, cells dict), ...]
 
@@ -66,6 +66,7 @@ _U16 = struct.Struct(">H")
 _PAYLOAD = BLOCK_HEADER.size  # where a block's payload starts in its bytes
 _TOKENS = _PAYLOAD + BLOCK_COUNT.size  # v3, v4: where the token prefixes start
 _PREFIX = struct.Struct(">Q")  # a sort key's token prefix as an unsigned int (orders as the bytes do)
+_TOP = struct.Struct(">I")  # v4: its first 4 bytes, a token top in Partitions.db
 _pread = os.pread
 _unpackb = msgpack.unpackb
 _crc32 = crc32
@@ -484,9 +485,9 @@ class SSTableReader:
         CRC, then one decode. Before: the same bisection over the blocks, then a block from the cache or one pread
         and a CRC, then finding the fragment in it and one decode."""
         places = self._places
-        if places is not None:
+        if places is not None and len(sk) >= TOKEN_PREFIX:  # the writer refuses shorter sort keys
             tops, starts, lengths, radix, shift = places
-            top = token_top(sk)
+            (top,) = _TOP.unpack_from(sk)  # as Partitions.db has it: the token prefix's first 4 bytes
             p = top >> shift
             i = bisect_left(tops, top, radix[p], radix[p + 1])
             if i == len(tops) or tops[i] != top:
@@ -538,7 +539,8 @@ class SSTableReader:
         return Corruption(self.data_path, offset, "entry checksum mismatch")
 
     def _get_by_sort_key(self, sk: bytes, key: bytes) -> PartitionData | None:
-        """get() by bisecting the sort keys themselves (version 2, or a token shared with a block boundary)."""
+        """get() by bisecting the sort keys themselves and reading the block: version 2, a version-3 token shared
+        with a block boundary, and version 4's shared token tops, long entries and suffix keys."""
         i = bisect_left(self.last_sks, sk)
         first_sks = self.first_sks
         if i == len(first_sks) or first_sks[i] > sk:
