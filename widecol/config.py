@@ -24,7 +24,7 @@ class StorageConfig:
     memtable_mb: int = 64
     compaction_min_threshold: int = 4
     block_cache_mb: int = 16  # decoded SSTable blocks kept for reads; 0: no cache
-    compaction_process: bool = True  # merge clean SSTables in a worker process (widecol/storage/compactor.py)
+    compaction_process: bool = True  # merge clean SSTables, flush packed memtables in a worker (storage/compactor.py)
 
     def check(self) -> None:
         if self.commitlog_sync not in ("periodic", "batch"):

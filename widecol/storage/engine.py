@@ -11,6 +11,8 @@ How this works.
   work per cell, and its partitions enter the memtable in packed form in one step (Memtable.apply_packed).
 - When the memtables together pass `memtable_bytes`, the largest is frozen and queued for the flush thread;
   writers wait while frozen memtables already hold that much again, which bounds memory to about twice the limit.
+  A memtable of packed partitions only is written by the worker process (compactor.py) when it is free, so the
+  flush takes little of the writers' interpreter lock.
 - After each flush, and once at open, the compaction thread looks for size-tiered candidates.
 
 Thread-safety: every public method may be called from any thread. Blocking calls: apply in batch mode (fsync),
@@ -37,15 +39,16 @@ import msgpack
 from widecol.errors import InvalidRequest
 from widecol.storage.commitlog import CommitLog, Position
 from widecol.storage.compaction import compact, size_tiered_candidates
-from widecol.storage.compactor import Compactor
+from widecol.storage.compactor import Compactor, WorkerFailed
+from widecol.storage.compactor import Interrupted as WorkerInterrupted
 from widecol.storage.manifest import NAME as MANIFEST_NAME
 from widecol.storage.manifest import Manifest
-from widecol.storage.memtable import EMPTY_STATS, Memtable
+from widecol.storage.memtable import Memtable
 from widecol.storage.mutation import Mutation
 from widecol.storage.prepare import array_header, prepare, prepare_plain, validate
 from widecol.storage.sstable.cache import BlockCache
 from widecol.storage.sstable.reader import SSTableReader
-from widecol.storage.sstable.writer import SSTableWriter
+from widecol.storage.sstable.writer import SSTableWriter, remove_sstable_files
 from widecol.storage.table import DEFAULT_OPTIONS, Table
 from widecol.storage.token import partition_sort_key, token_of_sort_key
 
@@ -63,7 +66,7 @@ class EngineOptions:
     memtable_bytes: int = 64 * 1024 * 1024
     compaction_min_threshold: int = 4
     background_compaction: bool = True
-    compaction_process: bool = True  # merge clean SSTables in a worker process (compactor.py)
+    compaction_process: bool = True  # merge clean SSTables and flush packed memtables in a worker (compactor.py)
     block_cache_bytes: int = 16 * 1024 * 1024
 
     @classmethod
@@ -90,6 +93,27 @@ def tune_gc() -> None:
 
 def _range_order(r: tuple) -> tuple:
     return (r[0] is not None, r[0] or b"")
+
+
+def _add_memtable(writer: SSTableWriter, items: list, wire_stats: tuple) -> None:
+    """Append a memtable's ITEMS (Memtable.entries(): partitions in either form, in order) to WRITER; WIRE_STATS
+    are the packed partitions' summed statistics."""
+    run: list = []  # consecutive packed partitions, written in one add_fragments call
+    for sk, p in items:
+        if isinstance(p, tuple):
+            run.append((sk, p))
+            continue
+        rows = p.rows
+        if p.order is not None:
+            row_list = [(ck, rows[ck][0], rows[ck][1]) for ck in p.order]
+        else:
+            row_list = [(ck, row[0], row[1]) for ck, row in sorted(rows.items())]
+        ranges = sorted(p.ranges, key=_range_order) if p.ranges else p.ranges
+        if run:
+            writer.add_fragments(run, None)
+            run = []
+        writer.add_partition(sk, p.key, p.deletion, ranges, row_list)
+    writer.add_fragments(run, wire_stats)
 
 
 class Engine:
@@ -401,33 +425,43 @@ class Engine:
             self.commitlog.mark_clean(table.table_id, position)
 
     def _write_sstable(self, table: Table, memtable: Memtable) -> int:
-        """Write MEMTABLE as a new durable SSTable of TABLE (not yet in its manifest); return its generation."""
+        """Write MEMTABLE as a new durable SSTable of TABLE (not yet in its manifest); return its generation.
+
+        A memtable whose partitions are all packed goes to the worker process when it is free (Compactor.flush):
+        most of a flush then runs off this process's interpreter lock, which the writers need."""
+        packed = not memtable.merged and len(memtable) > 0
         with self.lock:
             generation = table.manifest.next_generation
             table.manifest.next_generation += 1
+            if packed and self.compactor is not None:
+                table.manifest.save(table.directory)  # GENERATION is never handed out again, even after a crash
+        items = list(memtable.entries())
+        if packed and self.compactor is not None and self._flush_in_worker(table, generation, items,
+                                                                            memtable.wire_stats):
+            return generation
         writer = SSTableWriter(table.directory, generation, len(memtable))
         try:
-            run: list = []  # consecutive packed partitions, written in one add_fragments call
-            for sk, p in memtable.entries():
-                if isinstance(p, tuple):
-                    run.append((sk, p))
-                    continue
-                rows = p.rows
-                if p.order is not None:
-                    row_list = [(ck, rows[ck][0], rows[ck][1]) for ck in p.order]
-                else:
-                    row_list = [(ck, row[0], row[1]) for ck, row in sorted(rows.items())]
-                ranges = sorted(p.ranges, key=_range_order) if p.ranges else p.ranges
-                if run:
-                    writer.add_fragments(run, EMPTY_STATS)
-                    run = []
-                writer.add_partition(sk, p.key, p.deletion, ranges, row_list)
-            writer.add_fragments(run, memtable.wire_stats)
+            if packed:
+                writer.add_fragments(items, memtable.wire_stats)
+            else:
+                _add_memtable(writer, items, memtable.wire_stats)
             writer.finish()
         except BaseException:
             writer.abort()
             raise
         return generation
+
+    def _flush_in_worker(self, table: Table, generation: int, items: list, stats: tuple) -> bool:
+        """Have the worker write ITEMS (a packed memtable's entries) as SSTable GENERATION of TABLE. False when the
+        worker is merging, closed or failed: the caller writes the SSTable itself, under the same generation."""
+        assert self.compactor is not None
+        try:
+            return self.compactor.flush(table.directory, generation, items, stats) is not None
+        except (WorkerInterrupted, WorkerFailed) as e:
+            log.warning("table %s: the worker did not flush (%s); flushing in this process", table.table_id,
+                        type(e).__name__ if isinstance(e, WorkerInterrupted) else e)
+            remove_sstable_files(table.directory, generation)
+            return False
 
     def ingest(self, mutations: Sequence[Mutation]) -> None:
         """Write MUTATIONS straight into new SSTables, one per table, bypassing the commit log and the memtables

@@ -187,6 +187,7 @@ class Memtable:
         self.size = 0
         self.cells = 0
         self.wire_stats = EMPTY_STATS  # of the partitions in packed form
+        self.merged = 0  # partitions in merged form: with none, a flush only copies packed bytes
 
     def __len__(self) -> int:
         return len(self.partitions)
@@ -218,6 +219,7 @@ class Memtable:
                     return
             partition = MemPartition(key)
             partitions[sk] = partition
+            self.merged += 1
             self._unsorted.append(sk)
             self.size += PARTITION_OVERHEAD + len(key)
         elif isinstance(partition, tuple):
@@ -230,6 +232,7 @@ class Memtable:
             merged, _ = partition.merge(None, [], old_rows)
             self.size += PARTITION_OVERHEAD + len(key) + merged - packed_size(key, partition_fragment)
             partitions[sk] = partition
+            self.merged += 1
         added, cells = partition.merge(deletion, ranges, rows)
         self.size += added
         self.cells += cells

@@ -147,15 +147,18 @@ class SSTableWriter:
         if self._bytes >= BLOCK_TARGET:
             self._close_block()
 
-    def add_fragments(self, items: Iterable[tuple[bytes, tuple[bytes, bytes]]], stats: tuple) -> None:
+    def add_fragments(self, items: Iterable[Sequence], stats: Sequence[int] | None) -> None:
         """Append each (sort key, (key, fragment)) of ITEMS, in order: partitions a memtable holds in packed form
         (memtable.pack_fragment: one fragment each, no partition or range deletion), whose summed statistics are
-        STATS (memtable.EMPTY_STATS). Their bytes are copied as they are (see copy_fragments)."""
+        STATS (memtable.EMPTY_STATS; None when a later call gives them). Their bytes are copied as they are (see
+        copy_fragments)."""
         items = list(items)
         if items:
             sks, pairs = zip(*items, strict=True)
             keys, blobs = zip(*pairs, strict=True)
             self.copy_fragments(sks, keys, blobs)
+        if stats is None:
+            return
         rows, cells, tombstones, ttl_cells, min_ts, max_ts, max_ldt = stats
         self._rows += rows
         self._cells += cells
