@@ -1,5 +1,5 @@
 """The worker process: the same SSTables as an in-process compaction or flush; stopped by close; an orphan stops;
-a flush goes on in the engine when the worker is busy or dies."""
+a flush goes on in the engine when the worker is busy or dies; writes go on while a flush is under way."""
 
 import os
 import signal
@@ -199,6 +199,46 @@ def test_a_worker_killed_during_a_flush_leaves_it_to_the_engine(tmp_path):
     named = {component_name(g, c) for g in table.manifest.generations for c in COMPONENTS}
     assert {p.name for p in table.directory.iterdir()} - named == {"MANIFEST"}  # nothing left of the killed try
     assert {k for k, _ in table.scan()} == {b"p%07d" % i for i in range(50_000)}
+    engine.close()
+
+
+def test_writes_go_on_while_a_flush_is_under_way(tmp_path):
+    # The issue: "flushed when over memtable_mb, while writes go on into a fresh memtable". Memory stays bounded:
+    # a second memtable that fills up while the first still flushes makes writers wait.
+    limit = 1 << 20
+    engine = Engine.open(tmp_path, EngineOptions(background_compaction=False, memtable_bytes=limit))
+    engine.create_table(T)
+    put_batch(engine, 0, 100)
+    engine.flush(T)  # starts the worker
+    worker = engine.compactor.pid
+    os.kill(worker, signal.SIGSTOP)  # the next flush cannot finish
+    done = []
+
+    def write():
+        for start in range(100, 20_000, 100):
+            put_batch(engine, start, 100)
+            done.append(start)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (engine._frozen_bytes >= limit and engine._active_bytes() > limit) and writer.is_alive():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert writer.is_alive()  # waiting, with a second memtable's worth written since the first was frozen
+        written = len(done)
+        time.sleep(0.3)
+        assert len(done) == written
+        table = engine.table(T)
+        assert len(table.flushing) == 1
+        assert engine._active_bytes() > limit >= engine._active_bytes() - 100 * 700  # within one batch
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    writer.join(60)
+    assert not writer.is_alive()
+    engine.flush(T)
+    assert {k for k, _ in engine.table(T).scan()} == {b"p%07d" % i for i in range(20_000)}
     engine.close()
 
 

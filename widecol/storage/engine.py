@@ -9,10 +9,10 @@ How this works.
   waits for the fsync covering the record (group commit with every concurrent writer). A batch of INSERTs built
   by Mutation.put (each with its `plain` summary, all to one table) takes a fast path, prepare_plain: no Python
   work per cell, and its partitions enter the memtable in packed form in one step (Memtable.apply_packed).
-- When the memtables together pass `memtable_bytes`, the largest is frozen and queued for the flush thread;
-  writers wait while frozen memtables already hold that much again, which bounds memory to about twice the limit.
-  A memtable of packed partitions only is written by the worker process (compactor.py) when it is free, so the
-  flush takes little of the writers' interpreter lock.
+- When the memtables together pass `memtable_bytes`, the largest is frozen and queued for the flush thread, and
+  writes go on into a fresh memtable. Only when that one is due too while frozen memtables still hold that much do
+  writers wait, which bounds memory to about twice the limit. A memtable of packed partitions only is written by
+  the worker process (compactor.py) when it is free, so the flush takes little of the writers' interpreter lock.
 - After each flush, and once at open, the compaction thread looks for size-tiered candidates.
 
 Thread-safety: every public method may be called from any thread. Blocking calls: apply in batch mode (fsync),
@@ -350,21 +350,24 @@ class Engine:
         return position
 
     def _wait_for_flushes(self) -> None:
-        """Block while frozen memtables hold memtable_bytes (lock held); raise a background thread's failure."""
-        while self._frozen_bytes >= self.options.memtable_bytes and not self.closing:
+        """Block while the memtables are due to be frozen but frozen memtables still hold memtable_bytes (lock
+        held); raise a background thread's failure. So writes go on into fresh memtables while others flush, and
+        the memtables together stay within about twice memtable_bytes."""
+        limit = self.options.memtable_bytes
+        while self._frozen_bytes >= limit and self._active_bytes() > limit and not self.closing:
             self.flushed.wait()
         self._check_background()
 
+    def _active_bytes(self) -> int:
+        return sum(table.memtable.size for table in self.tables.values())
+
     def _maybe_switch(self) -> None:
-        """Freeze the largest memtable if the memtables together pass memtable_bytes (lock held)."""
-        largest = None
-        total = 0
-        for table in self.tables.values():
-            total += table.memtable.size
-            if largest is None or table.memtable.size > largest.memtable.size:
-                largest = table
-        if total > self.options.memtable_bytes and largest is not None:
-            self._switch(largest)
+        """Freeze the largest memtable if the memtables together pass memtable_bytes, unless frozen memtables
+        still hold that much (the next write waits for them instead: _wait_for_flushes). Lock held."""
+        if self._frozen_bytes >= self.options.memtable_bytes or self._active_bytes() <= self.options.memtable_bytes:
+            return
+        largest = max(self.tables.values(), key=lambda table: table.memtable.size)
+        self._switch(largest)
 
     def wait_durable(self, position: Position) -> None:
         """Block until everything up to POSITION is fsynced (batch mode semantics, in either mode)."""
