@@ -1,5 +1,8 @@
 """The engine: durability across reopen, flushes under writes, truncate and drop, TTLs, compaction and purging."""
 
+import gc
+import weakref
+
 import pytest
 
 from widecol.errors import Corruption, InvalidRequest
@@ -207,6 +210,21 @@ def test_tombstone_not_purged_while_older_data_is_outside_the_compaction(open_en
     engine.compact(T)  # now everything compacts together: both go
     assert value(engine, b"k") is None
     assert all(s.stats["tombstones"] == 0 for s in table.sstables.values())
+
+
+def test_a_flushed_memtable_is_let_go_at_once(open_engine):
+    # Not kept until the next flush: that held a whole memtable's memory while the next one filled.
+    for process in (True, False):
+        engine = open_engine(compaction_process=process)
+        engine.create_table(T)
+        for i in range(100):
+            put(engine, b"k%d" % i, b"v%d" % i)
+        frozen = weakref.ref(engine.table(T).memtable)
+        engine.flush(T)
+        gc.collect()
+        assert frozen() is None
+        assert value(engine, b"k7") == b"v7"
+        engine.close()
 
 
 def test_leftovers_of_an_interrupted_flush_are_removed(open_engine, tmp_path):

@@ -412,6 +412,9 @@ class Engine:
                     self.background_error = e
                     self.flushed.notify_all()
                 return
+            # The flushed memtable is garbage now, not once the next one is queued: held while this thread waits,
+            # it doubled the memtables' memory while the next one filled.
+            del item, memtable
             self._compaction_wanted.set()
 
     def _write_flush(self, table: Table, memtable: Memtable, position: Position, epoch: int) -> None:
