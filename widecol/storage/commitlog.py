@@ -274,7 +274,7 @@ class CommitLog:
     def _delete_clean_locked(self) -> None:
         for segment_id in list(self._segments):
             segment = self._segments[segment_id]
-            if segment is self._active or segment.dirty or segment_id in self._replayable:
+            if (segment is self._active and not self._closed) or segment.dirty or segment_id in self._replayable:
                 continue
             if segment.fd is not None:
                 os.close(segment.fd)
@@ -301,3 +301,6 @@ class CommitLog:
                 if segment.fd is not None:
                     os.close(segment.fd)
                     segment.fd = None
+            # Closed, the active segment takes no more records: like the others, it goes once no table needs it.
+            # After a clean close every table is flushed, so the next open has nothing to read again.
+            self._delete_clean_locked()
