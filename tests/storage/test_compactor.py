@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from widecol.storage.compactor import Compactor, Interrupted
 from widecol.storage.engine import Engine, EngineOptions
 from widecol.storage.mutation import Mutation
 from widecol.storage.sstable.format import COMPONENTS, component_name
@@ -279,3 +280,20 @@ def test_an_orphaned_worker_stops_without_finishing_a_flush(tmp_path):
     engine = Engine.open(tmp_path)  # and the rows are in the commit log
     assert len(list(engine.table("ks.t").scan())) == 50_000
     engine.close()
+
+
+class _ClosedWhileStarting(Compactor):
+    def _start(self):
+        proc = super()._start()
+        self.close()  # as close() on another thread at this moment: it finds no process to stop yet
+        return proc
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_close_while_the_worker_starts_stops_it(tmp_path):
+    # Seen as a close that waited 4 s for a merge to finish: the engine closed just as its compaction thread
+    # started the worker.
+    compactor = _ClosedWhileStarting()
+    with pytest.raises(Interrupted):
+        compactor.run(tmp_path, [], 1, 0)
+    _wait_until_gone(compactor.pid)

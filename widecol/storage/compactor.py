@@ -127,6 +127,10 @@ class Compactor:
             raise Interrupted
         if self._proc is None or self._proc.poll() is not None:
             self._proc = self._start()
+            if self._closed:  # close() ran while the worker started, and found no process to stop
+                self._proc.kill()
+                self._proc.wait()
+                raise Interrupted
         proc = self._proc
         assert proc.stdin is not None and proc.stdout is not None
         try:
