@@ -243,6 +243,29 @@ def test_writes_go_on_while_a_flush_is_under_way(tmp_path):
     engine.close()
 
 
+def test_a_table_dropped_while_it_flushes_leaves_the_engine_working(tmp_path):
+    engine = Engine.open(tmp_path, EngineOptions(background_compaction=False))
+    engine.create_table(T)
+    other = engine.create_table("ks.other")
+    put_batch(engine, 0, 1000)
+    engine.flush(T)  # starts the worker
+    worker = engine.compactor.pid
+    os.kill(worker, signal.SIGSTOP)
+    for start in range(1000, 50_000, 1000):
+        put_batch(engine, start, 1000)
+    flush = threading.Thread(target=engine.flush, args=(T,))
+    flush.start()
+    time.sleep(0.3)  # the flush is stuck mid-way in the stopped worker
+    engine.drop_table(T)  # which removes the folder under it
+    os.kill(worker, signal.SIGCONT)
+    flush.join(30)
+    assert not flush.is_alive()
+    engine.apply(Mutation("ks.other", b"k").put(b"", {b"v": b"1"}, 1))  # the engine goes on
+    engine.flush("ks.other")
+    assert len(other.read(b"k")) == 1
+    engine.close()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_an_orphaned_worker_stops_without_finishing_a_flush(tmp_path):
     script = textwrap.dedent(f"""

@@ -412,11 +412,16 @@ class Engine:
             try:
                 self._write_flush(table, memtable, position, epoch)
             except BaseException as e:  # noqa: BLE001 - surfaced to writers through _check_background
-                log.exception("flush of table %s failed", table.table_id)
-                with self.lock:
-                    self.background_error = e
-                    self.flushed.notify_all()
-                return
+                if isinstance(e, Exception) and (table.dropped or table.epoch != epoch):
+                    # A drop removes the folder under the writer; the memtable was discarded anyway, and nothing of
+                    # it is in the manifest.
+                    log.info("flush of table %s abandoned: dropped or truncated meanwhile (%s)", table.table_id, e)
+                else:
+                    log.exception("flush of table %s failed", table.table_id)
+                    with self.lock:
+                        self.background_error = e
+                        self.flushed.notify_all()
+                    return
             # The flushed memtable is garbage now, not once the next one is queued: held while this thread waits,
             # it doubled the memtables' memory while the next one filled.
             del item, memtable
