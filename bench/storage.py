@@ -12,7 +12,7 @@ Workloads, with 16-byte keys and 100-byte values:
   reopen       close, then open again (seconds)
   disk         bytes on disk after a major compaction, over raw key + value bytes
   peak rss     peak resident memory of the process, and its ratio to widecol's memtable limit
-  worker rss   peak resident memory of widecol's compaction worker process (read before each close)
+  worker rss   peak resident memory of widecol's worker process (compactions, flushes; read before each close)
   together     the highest sum of this process's and its worker's resident memory, sampled every 10 ms
 
 Usage: python bench/storage.py [--sizes 200000,1000000] [--stores widecol,sqlite3,leveldb]
@@ -252,7 +252,7 @@ def cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system + sum(map(_live_cpu, WORKERS))
 
 
-WORKERS: set[int] = set()  # pids of live child processes whose CPU counts (widecol's compaction worker)
+WORKERS: set[int] = set()  # pids of live child processes whose CPU counts (widecol's worker)
 
 
 def _live_cpu(pid: int) -> float:
@@ -264,7 +264,7 @@ def _live_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-WORKER_PEAK = [0.0]  # the highest peak resident memory (MB) seen of a compaction worker
+WORKER_PEAK = [0.0]  # the highest peak resident memory (MB) seen of widecol's worker
 TOGETHER_PEAK = [0.0]  # the highest resident memory (MB) of this process and its live worker, sampled together
 
 
@@ -421,7 +421,7 @@ def main() -> None:
                 print(f"  n={n}: {metric} / {peer} = {w[metric] / p[metric]:.2f} wall, "
                       f"{w[metric + '/cpu'] / p[metric + '/cpu']:.2f} per CPU-second (target >= {target})")
         print(f"  n={n}: reopen {w['reopen s']:.2f} s (target < 2 s at 1,000,000)")
-        print(f"  n={n}: peak rss / memtable limit = {w['peak rss MB'] / MEMTABLE_MB:.2f}; with the compaction "
+        print(f"  n={n}: peak rss / memtable limit = {w['peak rss MB'] / MEMTABLE_MB:.2f}; with the "
               f"worker's resident memory at the same moment {w['together MB'] / MEMTABLE_MB:.2f}; the two peaks "
               f"added {(w['peak rss MB'] + w['worker rss MB']) / MEMTABLE_MB:.2f} (target < 4)")
         print(f"  n={n}: disk ratio {w['disk ratio']:.2f} (target <= 1.5)")
