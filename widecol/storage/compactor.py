@@ -23,6 +23,7 @@ or two after a restart's clean-up; such strays are in no manifest, and the next 
 engine (after its last flush) kills a busy worker: a merge in flight is Interrupted. A flush whose worker dies is
 written in the node's process instead.
 """
+
 from __future__ import annotations
 
 import os
