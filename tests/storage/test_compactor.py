@@ -178,19 +178,26 @@ def test_a_busy_worker_leaves_the_flush_to_the_engine(tmp_path):
     engine.close()
 
 
-def test_a_worker_killed_during_a_flush_leaves_it_to_the_engine(tmp_path):
-    engine = Engine.open(tmp_path, EngineOptions(background_compaction=False))
-    engine.create_table(T)
+def start_stuck_flush(engine):
+    """Start the worker and stop it (SIGSTOP), then flush more than a pipe holds in a thread of its own: the flush
+    stays stuck mid-way until the worker goes on or dies. Returns (the worker's pid, the flushing thread)."""
     put_batch(engine, 0, 1000)
     engine.flush(T)  # starts the worker
     worker = engine.compactor.pid
     os.kill(worker, signal.SIGSTOP)
-    for start in range(1000, 50_000, 1000):  # more than a pipe holds, so the flush is stuck mid-way
+    for start in range(1000, 50_000, 1000):
         put_batch(engine, start, 1000)
     flush = threading.Thread(target=engine.flush, args=(T,))
     flush.start()
     time.sleep(0.3)
     assert flush.is_alive()
+    return worker, flush
+
+
+def test_a_worker_killed_during_a_flush_leaves_it_to_the_engine(tmp_path):
+    engine = Engine.open(tmp_path, EngineOptions(background_compaction=False))
+    engine.create_table(T)
+    worker, flush = start_stuck_flush(engine)
     os.kill(worker, signal.SIGKILL)
     flush.join(30)
     assert not flush.is_alive()
@@ -247,15 +254,7 @@ def test_a_table_dropped_while_it_flushes_leaves_the_engine_working(tmp_path):
     engine = Engine.open(tmp_path, EngineOptions(background_compaction=False))
     engine.create_table(T)
     other = engine.create_table("ks.other")
-    put_batch(engine, 0, 1000)
-    engine.flush(T)  # starts the worker
-    worker = engine.compactor.pid
-    os.kill(worker, signal.SIGSTOP)
-    for start in range(1000, 50_000, 1000):
-        put_batch(engine, start, 1000)
-    flush = threading.Thread(target=engine.flush, args=(T,))
-    flush.start()
-    time.sleep(0.3)  # the flush is stuck mid-way in the stopped worker
+    worker, flush = start_stuck_flush(engine)
     engine.drop_table(T)  # which removes the folder under it
     os.kill(worker, signal.SIGCONT)
     flush.join(30)
