@@ -90,12 +90,14 @@ class Table:
         return int(self.manifest.options.get("gc_grace_seconds", DEFAULT_OPTIONS["gc_grace_seconds"]))
 
     def check(self) -> None:
-        """Invariants of the table's on-disk state (for tests)."""
-        self.manifest.check()
-        assert sorted(self.sstables) == self.manifest.generations
-        for generation in self.manifest.generations:
-            for component in components(self.sstables[generation].version):
-                assert (self.directory / component_name(generation, component)).exists()
+        """Invariants of the table's on-disk state (for tests). Under the engine lock, which a flush or compaction
+        holds while it changes the manifest and the open SSTables together."""
+        with self.engine.lock:
+            self.manifest.check()
+            assert sorted(self.sstables) == self.manifest.generations
+            for generation in self.manifest.generations:
+                for component in components(self.sstables[generation].version):
+                    assert (self.directory / component_name(generation, component)).exists()
 
     # -- reads -------------------------------------------------------------------------------------------------------
 
