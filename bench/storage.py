@@ -13,7 +13,8 @@ Workloads, with 16-byte keys and 100-byte values:
   disk         bytes on disk after a major compaction, over raw key + value bytes
   peak rss     peak resident memory of the process, and its ratio to widecol's memtable limit
   worker rss   peak resident memory of widecol's worker process (compactions, flushes; read before each close)
-  together     the highest sum of this process's and its worker's resident memory, sampled every 10 ms
+  together     the highest sum of the process's and its worker's resident memory, sampled every 10 ms from
+               the parent process
 
 Usage: python bench/storage.py [--sizes 200000,1000000] [--stores widecol,sqlite3,leveldb]
 """
@@ -31,7 +32,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -265,7 +265,6 @@ def _live_cpu(pid: int) -> float:
 
 
 WORKER_PEAK = [0.0]  # the highest peak resident memory (MB) seen of widecol's worker
-TOGETHER_PEAK = [0.0]  # the highest resident memory (MB) of this process and its live worker, sampled together
 
 
 def _resident_mb(pid: int | str) -> float:
@@ -276,14 +275,38 @@ def _resident_mb(pid: int | str) -> float:
         return 0.0
 
 
-def sample_together(stores: list, stop) -> None:
-    """Until STOP is set, every 10 ms: this process's resident memory plus that of the current store's compaction
-    worker, if it has one at that moment; keep the highest sum."""
-    while not stop.wait(0.01):
-        compactor = getattr(getattr(stores[0], "engine", None), "compactor", None)
-        pid = compactor.pid if compactor is not None else None
-        total = _resident_mb("self") + (_resident_mb(pid) if pid else 0.0)
-        TOGETHER_PEAK[0] = max(TOGETHER_PEAK[0], total)
+def _children(pid: int) -> list[int]:
+    """The live child processes of PID, whichever of its threads started them."""
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found.extend(map(int, f.read().split()))
+    except (FileNotFoundError, ProcessLookupError):
+        pass  # the child, or one of its threads, ended while we looked
+    return found
+
+
+def run_child(store_name: str, n: int) -> dict | None:
+    """run_one(STORE_NAME, N) in a child process, whose resident memory plus its own children's (widecol's worker)
+    this process samples every 10 ms meanwhile. The sampling is done from here, not by a thread in the child: such
+    a thread contends for the child's GIL, which widecol's reads release at every pread, and made them about 20%
+    slower (docs/performance.md)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, __file__, "--child", store_name, str(n)], stdout=out, stderr=err,
+                                text=True)
+        together = 0.0
+        while proc.poll() is None:
+            together = max(together, _resident_mb(proc.pid) + sum(map(_resident_mb, _children(proc.pid))))
+            time.sleep(0.01)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            print(f"{store_name} n={n} failed:\n{err.read()[-2000:]}", file=sys.stderr)
+            return None
+        result = json.loads(out.read().strip().splitlines()[-1])
+    result["together MB"] = max(together, result["peak rss MB"])
+    return result
 
 
 def note_worker_peak(pid: int | None) -> None:
@@ -310,18 +333,14 @@ def run_one(store_name: str, n: int) -> dict:
     rng = random.Random(n)
     out: dict = {"store": store_name, "n": n}
     root = Path(tempfile.mkdtemp(prefix=f"bench-{store_name}-"))
-    current: list = [None]
-    stop = threading.Event()
-    sampler = threading.Thread(target=sample_together, args=(current, stop), daemon=True)
-    sampler.start()
     try:
-        seq = current[0] = STORES[store_name](root / "seq")
+        seq = STORES[store_name](root / "seq")
         seconds = timed(lambda: [seq.write_batch([seq_key(j) for j in range(i, min(n, i + BATCH))]) for i in range(0, n, BATCH)])
         out["seq write"] = n / seconds
         seq.close()
         shutil.rmtree(root / "seq")
 
-        store = current[0] = STORES[store_name](root / "main")
+        store = STORES[store_name](root / "main")
         seconds, cpu = timed_cpu(
             lambda: [store.write_batch([rand_key(j) for j in range(i, min(n, i + BATCH))]) for i in range(0, n, BATCH)]
         )
@@ -363,12 +382,9 @@ def run_one(store_name: str, n: int) -> dict:
         out["disk ratio"] = store.disk() / (n * (16 + len(VALUE)) + singles * (16 + len(VALUE)))
         store.close()
     finally:
-        stop.set()
-        sampler.join()
         shutil.rmtree(root, ignore_errors=True)
     out["peak rss MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["worker rss MB"] = WORKER_PEAK[0]
-    out["together MB"] = max(TOGETHER_PEAK[0], out["peak rss MB"])
     return out
 
 
@@ -390,11 +406,10 @@ def main() -> None:
     results = []
     for n in [int(s) for s in args.sizes.split(",")]:
         for store in args.stores.split(","):
-            proc = subprocess.run([sys.executable, __file__, "--child", store, str(n)], capture_output=True, text=True)
-            if proc.returncode != 0:
-                print(f"{store} n={n} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+            result = run_child(store, n)
+            if result is None:
                 continue
-            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            results.append(result)
             print(f"done: {store} n={n}", file=sys.stderr, flush=True)
     header = f"{'store':<9}{'n':>9} " + " ".join(f"{c:>14}" for c in COLUMNS)
     print("ops/s unless named; /cpu: ops per CPU-second of the process (all threads, and any children),")
