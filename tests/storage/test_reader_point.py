@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from widecol.errors import Corruption
 from widecol.storage.mutation import Mutation
 from widecol.storage.sstable import reader as reader_module
-from widecol.storage.sstable.bloom import hashes
 from widecol.storage.sstable.cache import BlockCache
 from widecol.storage.sstable.reader import SSTableReader
 from widecol.storage.sstable.writer import SSTableWriter
@@ -228,19 +227,6 @@ def test_the_radix_table_of_32_bit_token_tops_with_several_values_a_slot_narrows
               *probes]:
         p = t >> shift
         assert bisect_left(values, t, radix[p], radix[p + 1]) == bisect_left(values, t)
-
-
-def test_lookup_is_may_contain_then_get(tmp_path):
-    parts = sorted((partition_sort_key(b"k%d" % i), b"k%d" % i, b"value%d" % i) for i in range(0, 3000, 2))
-    write(tmp_path, parts)
-    reader = SSTableReader(tmp_path, 1, BlockCache(1 << 16))
-    for i in range(3000):
-        key = b"k%d" % i
-        sk = partition_sort_key(key)
-        h = hashes(key)
-        expected = reader.get(sk, key) if reader.may_contain(h, sk) else None
-        assert reader.lookup(h, sk, key) == expected
-        assert (expected is not None) == (i % 2 == 0)
 
 
 def test_the_block_crc_is_zlibs_whichever_implementation_is_used():

@@ -7,7 +7,7 @@ clustering keys. Each block read is CRC-checked: a mismatch raises Corruption na
 damaged block never yields rows. Reads use os.pread on a descriptor held for the reader's life, so they are
 thread-safe and survive the file being unlinked by a compaction while a read is in flight.
 
-Point reads (get, and lookup, which tests the bloom filter first) take a fast path. From format version 4, each
+Point reads (get, after Table has tested `probe`: the bounds and blocked bloom filter) take a fast path. From format version 4, each
 fragment is an entry [fragment][key][crc32] in its block, and Partitions.db lists every entry's token top (the
 first 4 bytes of its sort key) and length, and each block's number of entries; loaded on first use, these become
 arrays of tops, file offsets and lengths. A point read bisects the tops within the few a radix table leaves, reads
@@ -173,11 +173,14 @@ class SSTableReader:
         self._lo: bytes = self.first_sks[0] if self.offsets else b"\xff"
         self._hi: bytes = self.last_sks[-1] if self.offsets else b""
         self.bloom = read_filter(self._component("Filter.db"))  # type: ignore[arg-type]
+        # What a point read tests before get(): (bounds, the blocked filter's words and their count), which Table
+        # tests for all its SSTables in one loop of its own; None for a classic filter, tested by may_contain().
+        self.probe: tuple[bytes, bytes, array, int] | None = None
         if isinstance(self.bloom, BlockedBloom):
             self._words, self._n = self.bloom.words, self.bloom.n
+            self.probe = (self._lo, self._hi, self._words, self._n)
         else:
             self.may_contain = self._may_contain_classic  # type: ignore[method-assign]
-            self.lookup = self._lookup_classic  # type: ignore[method-assign]
         self.stats: dict = self._component("Statistics.db")  # type: ignore[assignment]
         # No partition here needs purging or expiry: no tombstone and no TTL cell.
         self.clean = self.stats.get("tombstones", 1) == 0 and self.stats.get("ttl_cells", 1) == 0
@@ -455,7 +458,7 @@ class SSTableReader:
 
     def may_contain(self, h: tuple[int, int], sk: bytes) -> bool:
         """False if this SSTable certainly has no partition SK (whose bloom hashes are H). The bloom filter's
-        test (bloom.py) is inlined: a read asks this of every SSTable."""
+        test (bloom.py) is inlined, as Table's point reads inline it over `probe`."""
         if not self._lo <= sk <= self._hi:
             return False
         mask = MASKS[h[1] >> MASK_SHIFT]
@@ -464,19 +467,6 @@ class SSTableReader:
     def _may_contain_classic(self, h: tuple[int, int], sk: bytes) -> bool:
         """may_contain for an SSTable written with a classic filter (before the blocked kind)."""
         return self._lo <= sk <= self._hi and self.bloom.may_contain(h)
-
-    def lookup(self, h: tuple[int, int], sk: bytes, key: bytes) -> PartitionData | None:
-        """may_contain() then get(): the read path's one call per SSTable, its bounds and bloom test inlined."""
-        if not self._lo <= sk <= self._hi:
-            return None
-        mask = MASKS[h[1] >> MASK_SHIFT]
-        if self._words[h[0] % self._n] & mask != mask:
-            return None
-        return self.get(sk, key)
-
-    def _lookup_classic(self, h: tuple[int, int], sk: bytes, key: bytes) -> PartitionData | None:
-        """lookup() for an SSTable written with a classic filter."""
-        return self.get(sk, key) if self._may_contain_classic(h, sk) else None
 
     def get(self, sk: bytes, key: bytes) -> PartitionData | None:
         """The whole partition KEY (sort key SK), or None: partition() without bounds, with a one-entry fast path.
@@ -500,13 +490,13 @@ class SSTableReader:
             offset = starts[i]
             data = _pread(self._fd, size, offset)
             cut = size - ENTRY_CRC.size
-            if len(data) != size or cut < 1 or _crc32(memoryview(data)[:cut]) != _U32.unpack_from(data, cut)[0]:
+            if len(data) != size or cut < 1 or _crc32(data[:cut]) != _U32.unpack_from(data, cut)[0]:
                 raise self._entry_error(offset, size, data)
             cut -= len(key)
             if cut < 1 or not data.startswith(key, cut):
                 return None  # this token top's one partition is another key
             try:  # the fragment ends where KEY starts iff it decodes exactly (msgpack is self-delimiting)
-                return _decode(memoryview(data)[:cut])
+                return _decode(data[:cut])
             except (ValueError, TypeError, msgpack.UnpackException):
                 # Not this entry's key length (its key ends with KEY), or damage the CRC missed: the block path
                 # reads the directory, which knows.
