@@ -7,13 +7,13 @@ clustering keys. Each block read is CRC-checked: a mismatch raises Corruption na
 damaged block never yields rows. Reads use os.pread on a descriptor held for the reader's life, so they are
 thread-safe and survive the file being unlinked by a compaction while a read is in flight.
 
-Point reads (get, after Table has tested `probe`: the bounds and blocked bloom filter) take a fast path. From format version 4, each
-fragment is an entry [fragment][key][crc32] in its block, and Partitions.db lists every entry's token top (the
-first 4 bytes of its sort key) and length, and each block's number of entries; loaded on first use, these become
-arrays of tops, file offsets and lengths. A point read bisects the tops within the few a radix table leaves, reads
-its one entry (~150 bytes, not the ~5 KB block), checks its CRC and its key, and decodes it, with no block search
-and no block cache. A token top shared by two entries (a wide partition, or a 32-bit collision) or an entry over
-65,535 bytes takes the block path. Before version 4, the blocks' first and last token
+Point reads (get, once Table has tested `probe`: the bounds and the blocked bloom filter) take a fast path. From
+format version 4, each fragment is an entry [fragment][key][crc32] in its block, and Partitions.db lists every
+entry's token top (the first 4 bytes of its sort key) and length, and each block's number of entries; loaded on
+first use, these become arrays of tops, file offsets and lengths. A point read bisects the tops within the few a
+radix table leaves, reads its one entry (~150 bytes, not the ~5 KB block), checks its CRC and its key, and decodes
+it, with no block search and no block cache. A token top shared by two entries (a wide partition, or a 32-bit
+collision) or an entry over 65,535 bytes takes the block path. Before version 4, the blocks' first and last token
 prefixes are kept as lists of ints, built on first use, and bisected with int comparisons within the one or two
 blocks a radix table leaves; only a read whose token equals a block's last token falls back to comparing sort keys.
 A block found in the block cache was checked when it was loaded; one read from the file is checked before it is
