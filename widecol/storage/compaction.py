@@ -104,16 +104,21 @@ def compact(table: Table, inputs: Sequence[SSTableReader], keep: Callable[[bytes
         except Interrupted:
             log.info("table %s: compaction of %s interrupted by close", table.table_id, sorted(input_gens))
             return None
+        reader = table.open_new(generation, epoch) if written else None
         with engine.lock:
-            if table.dropped or table.epoch != epoch or not input_gens <= set(table.sstables):
+            gone = table.dropped or table.epoch != epoch or (written and reader is None)
+            if gone or not input_gens <= set(table.sstables):
+                if reader is not None:
+                    reader.retire()
+                    reader.close()
                 if written:
                     table.remove_files([generation])
                 return None
             manifest = table.manifest
             manifest.generations = sorted((set(manifest.generations) - input_gens) | ({generation} if written else set()))
             manifest.save(table.directory)
-            if written:
-                table.sstables[generation] = SSTableReader(table.directory, generation, engine.block_cache)
+            if reader is not None:
+                table.sstables[generation] = reader
             for g in input_gens:
                 table.sstables.pop(g).retire()
             table.refresh_view()

@@ -429,9 +429,10 @@ class Engine:
 
     def _write_flush(self, table: Table, memtable: Memtable, position: Position, epoch: int) -> None:
         generation = self._write_sstable(table, memtable)
+        reader = table.open_new(generation, epoch)
         with self.lock:
             current = any(m is memtable for m, _ in table.flushing)
-            self._install(table, generation, epoch, position)
+            self._install(table, generation, reader, epoch, position)
             if current:
                 table.flushing = [(m, p) for m, p in table.flushing if m is not memtable]
                 self._frozen_bytes -= memtable.size
@@ -493,16 +494,22 @@ class Engine:
             table = self.table(table_id)
             epoch = table.epoch
             generation = self._write_sstable(table, memtable)
+            reader = table.open_new(generation, epoch)
             with self.lock:
-                self._install(table, generation, epoch)
+                self._install(table, generation, reader, epoch)
                 table.refresh_view()
             self._compaction_wanted.set()
 
-    def _install(self, table: Table, generation: int, epoch: int, position: Position | None = None) -> None:
+    def _install(
+        self, table: Table, generation: int, reader: SSTableReader | None, epoch: int, position: Position | None = None
+    ) -> None:
         """Name the durable SSTable GENERATION in TABLE's manifest (raising its replay position to POSITION when
-        it came from the commit log) and open it; or delete it if the table was truncated or dropped since EPOCH.
-        With the lock held; the caller refreshes the table's view."""
-        if table.dropped or table.epoch != epoch:
+        it came from the commit log) and add READER, its Table.open_new(); or delete it if the table was truncated
+        or dropped since EPOCH. With the lock held; the caller refreshes the table's view."""
+        if reader is None or table.dropped or table.epoch != epoch:
+            if reader is not None:
+                reader.retire()
+                reader.close()
             table.remove_files([generation])
             return
         manifest = table.manifest
@@ -510,7 +517,7 @@ class Engine:
         if position is not None:
             manifest.replay_position = max(manifest.replay_position, tuple(position))  # type: ignore[assignment]
         manifest.save(table.directory)
-        table.sstables[generation] = SSTableReader(table.directory, generation, self.block_cache)
+        table.sstables[generation] = reader
 
     def _check_background(self) -> None:
         if self.background_error is not None:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from widecol.errors import Corruption
 from widecol.storage.cells import shadow_row
 from widecol.storage.manifest import Manifest
 from widecol.storage.memtable import Memtable
@@ -83,6 +84,19 @@ class Table:
             table.sstables[generation] = SSTableReader(directory, generation, engine.block_cache)
         table.refresh_view()
         return table
+
+    def open_new(self, generation: int, epoch: int) -> SSTableReader | None:
+        """Open the durable SSTable GENERATION that a flush or compaction just wrote, and build what its point reads
+        need, before taking the engine lock to install it: neither its first reads nor the writers wait for that.
+        None if the table was dropped or truncated since EPOCH (which may have removed the files)."""
+        try:
+            reader = SSTableReader(self.directory, generation, self.engine.block_cache)
+        except (OSError, Corruption):
+            if self.dropped or self.epoch != epoch:
+                return None
+            raise
+        reader.prepare_reads()
+        return reader
 
     def refresh_view(self) -> None:
         """Publish the current frozen memtables and SSTables to readers. Call with the engine lock held."""
