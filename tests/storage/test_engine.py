@@ -586,21 +586,27 @@ def test_a_point_read_finds_what_may_contain_then_get_finds_in_each_sstable(open
     assert found == 450
 
 
-def test_flushes_and_compactions_install_sstables_whose_point_read_arrays_are_built(open_engine):
+def test_flushes_and_compactions_of_a_point_read_table_install_sstables_whose_arrays_are_built(open_engine):
     """Table.open_new loads a new SSTable's Partitions.db before the lock is taken to install it (0.29 s at
-    1,050,000 entries), so that no read waits for it; SSTables opened with the engine still load it on first use."""
+    1,050,000 entries), so that no read waits for it; but only once the table serves point reads. SSTables opened
+    with the engine load it on first use."""
     engine = open_engine()
-    overwritten_in_sstables(engine, 3, 200)
+    overwritten_in_sstables(engine, 2, 200)
     table = engine.table(T)
-    assert len(table.sstables) == 3 and all("_places" in s.__dict__ for s in table.sstables.values())
+    assert not any(s.serves_point_reads for s in table.sstables.values())  # only written to so far
+    assert value(engine, b"k7") == b"v1"  # a point read: every SSTable that may hold k7 is now loaded
+    assert any(s.serves_point_reads for s in table.sstables.values())
+    put(engine, b"k7", b"v2", ts=3)
+    engine.flush()
+    assert table.sstables[max(table.sstables)].serves_point_reads
     engine.compact(T)
     (sstable,) = table.sstables.values()
-    assert "_places" in sstable.__dict__
+    assert sstable.serves_point_reads
     engine.close()
     again = open_engine()
     (sstable,) = again.table(T).sstables.values()
-    assert "_places" not in sstable.__dict__
-    assert value(again, b"k7") == b"v2" and "_places" in sstable.__dict__
+    assert not sstable.serves_point_reads
+    assert value(again, b"k7") == b"v2" and sstable.serves_point_reads
 
 
 def test_a_new_sstable_whose_files_are_gone_is_dropped_only_if_its_table_was(open_engine):

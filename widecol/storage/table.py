@@ -86,16 +86,19 @@ class Table:
         return table
 
     def open_new(self, generation: int, epoch: int) -> SSTableReader | None:
-        """Open the durable SSTable GENERATION that a flush or compaction just wrote, and build what its point reads
-        need, before taking the engine lock to install it: neither its first reads nor the writers wait for that.
-        None if the table was dropped or truncated since EPOCH (which may have removed the files)."""
+        """Open the durable SSTable GENERATION that a flush or compaction just wrote, before taking the engine lock to
+        install it. If the table serves point reads (one of its SSTables has been point-read), build what they need
+        now: neither the first read nor the writers then wait for it. A table only written to, or only sliced, does
+        not hold those arrays (14 bytes a partition). None if the table was dropped or truncated since EPOCH (which
+        may have removed the files)."""
         try:
             reader = SSTableReader(self.directory, generation, self.engine.block_cache)
         except (OSError, Corruption):
             if self.dropped or self.epoch != epoch:
                 return None
             raise
-        reader.prepare_reads()
+        if any(s.serves_point_reads for s in self.view[1]):
+            reader.prepare_reads()
         return reader
 
     def refresh_view(self) -> None:

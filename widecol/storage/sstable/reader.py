@@ -29,7 +29,7 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -136,26 +136,22 @@ def radix_table(values: list[int] | array, width: int = 64, spread: int = 1) -> 
     are uniform (Murmur3), so a slot spans one or two SPREAD values: the bisection then touches a few items, where
     bisecting the whole list touches a cold one at each of ~15-20 steps."""
     shift = max(0, width - max(1, (len(values) // spread).bit_length()))
-    # Slot p holds how many values fall in the slots before it: a C-level count, then a running sum.
-    per_slot: Counter[int] = Counter()
-    for i in range(0, len(values), _PASS):
-        per_slot.update(map(shift.__rrshift__, values[i : i + _PASS]))  # value >> shift
     slots = 1 << (width - shift)
-    radix = _running_sums(map(per_slot.__getitem__, range(p, min(p + _PASS, slots))) for p in range(0, slots, _PASS))
-    radix.insert(0, 0)
+    # Slot p holds how many values fall in the slots before it. VALUES are sorted, so a pass over _PASS of them
+    # finishes every slot up to the last one it touches: count the pass's slots (a C-level count), then extend the
+    # table with their running sum from the values before the pass. Only one pass's counts are held at a time.
+    radix = array("I")
+    for i in range(0, len(values), _PASS):
+        part = values[i : i + _PASS]
+        last = part[-1] >> shift
+        if last < len(radix):
+            continue  # every value here is in the last finished slot: I counts them for the slots after it
+        per_slot = Counter(map(shift.__rrshift__, part))  # value >> shift
+        # The slots below len(RADIX) are finished; the last of them may have values in this pass too.
+        before = i + sum(map(per_slot.__getitem__, range(part[0] >> shift, len(radix))))
+        radix.extend(itertools.accumulate(map(per_slot.__getitem__, range(len(radix), last)), initial=before))
+    radix.extend(itertools.repeat(len(values), slots + 1 - len(radix)))  # the slots after the last value's
     return radix, shift
-
-
-def _running_sums(parts: Iterable[Iterable[int]], typecode: str = "I") -> array:
-    """The running sums of the values of PARTS, in order, as an array of TYPECODE: one C-level pass a part."""
-    sums = array(typecode)
-    total = 0
-    for part in parts:
-        running = itertools.accumulate(part, initial=total)
-        next(running)  # TOTAL itself
-        sums.extend(running)
-        total = sums[-1] if sums else 0
-    return sums
 
 
 def _decode(blob: bytes | memoryview) -> PartitionData:
@@ -289,7 +285,11 @@ class SSTableReader:
             k += c
         if k != n:
             raise Corruption(str(path), 0, f"the blocks' counts add up to {k} entries, not {n}")
-        starts = _running_sums((steps[i : i + _PASS] for i in range(0, n, _PASS)), "Q")
+        total = 0  # the running sum, in place and a pass at a time: STEPS becomes the entries' offsets
+        for i in range(0, n, _PASS):
+            steps[i : i + _PASS] = array("q", itertools.accumulate(steps[i : i + _PASS], initial=total))[1:]
+            total = steps[min(i + _PASS, n) - 1]
+        starts = steps
         for k, c in wide:  # an entry may be over 65,535 bytes: the offsets after it in its block are unknown
             if 0 in lengths[k : k + c]:
                 lengths[k : k + c] = array("H", bytes(2 * c))
@@ -299,6 +299,11 @@ class SSTableReader:
             self.cache.reserve(weight - self._reserved)
             self._reserved = weight
         return tops, starts, lengths, radix, shift
+
+    @property
+    def serves_point_reads(self) -> bool:
+        """Whether what point reads need is built: a point read has come, or prepare_reads() ran."""
+        return "_places" in self.__dict__ or "_tokens" in self.__dict__
 
     def prepare_reads(self) -> None:
         """Build now what point reads build on first use: Partitions.db's arrays from version 4 (0.29 s at 1,050,000
