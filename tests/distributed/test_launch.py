@@ -16,8 +16,11 @@ def test_launch_starts_every_node_and_ctrl_c_stops_them_all(tmp_path):
     cluster = LocalCluster(tmp_path, 3)  # only for its cluster file
     out = tmp_path / "launch.out"
     with out.open("w") as f:
+        # As from a terminal: SIGINT not ignored, even when this test runs in a background job (`cmd &` in a
+        # script, or under nohup), whose children inherit SIGINT ignored and would never see the Ctrl-C.
         proc = subprocess.Popen([sys.executable, "-m", "widecol.cli", "launch", "--config", str(cluster.file)],
-                                stdout=f, stderr=subprocess.STDOUT)
+                                stdout=f, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_until(lambda: "cluster 'test' up: 3 nodes" in out.read_text() or proc.poll() is not None, 90,
                    "the cluster to come up")
