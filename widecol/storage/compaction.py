@@ -108,11 +108,8 @@ def compact(table: Table, inputs: Sequence[SSTableReader], keep: Callable[[bytes
         with engine.lock:
             gone = table.dropped or table.epoch != epoch or (written and reader is None)
             if gone or not input_gens <= set(table.sstables):
-                if reader is not None:
-                    reader.retire()
-                    reader.close()
                 if written:
-                    table.remove_files([generation])
+                    table.abandon_new(generation, reader)
                 return None
             manifest = table.manifest
             manifest.generations = sorted((set(manifest.generations) - input_gens) | ({generation} if written else set()))

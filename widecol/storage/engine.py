@@ -507,10 +507,7 @@ class Engine:
         it came from the commit log) and add READER, its Table.open_new(); or delete it if the table was truncated
         or dropped since EPOCH. With the lock held; the caller refreshes the table's view."""
         if reader is None or table.dropped or table.epoch != epoch:
-            if reader is not None:
-                reader.retire()
-                reader.close()
-            table.remove_files([generation])
+            table.abandon_new(generation, reader)
             return
         manifest = table.manifest
         manifest.generations = sorted([*manifest.generations, generation])

@@ -101,6 +101,13 @@ class Table:
             reader.prepare_reads()
         return reader
 
+    def abandon_new(self, generation: int, reader: SSTableReader | None) -> None:
+        """Undo open_new(): not installed after all, the new SSTable GENERATION (READER, if it opened) goes."""
+        if reader is not None:
+            reader.retire()
+            reader.close()
+        self.remove_files([generation])
+
     def refresh_view(self) -> None:
         """Publish the current frozen memtables and SSTables to readers. Call with the engine lock held."""
         sstables = tuple(self.sstables.values())
